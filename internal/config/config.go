@@ -1,0 +1,162 @@
+// Package config loads a process's configuration in three layers with koanf:
+// defaults from the Go struct, then a YAML file, then PLATE_RESORT_*
+// environment variables, then explicitly set command-line flags.
+//
+// Environment keys use "__" as the level separator so keys that contain "_"
+// survive: PLATE_RESORT_MQTT__CLIENT_ID sets mqtt.client_id.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/providers/structs"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// EnvPrefix is the prefix of every environment override.
+const EnvPrefix = "PLATE_RESORT_"
+
+// MaxFileSize bounds a config file; anything larger is not a config file.
+const MaxFileSize = 1 << 20
+
+// Source says where the layers come from. Every field is optional.
+type Source struct {
+	// Path of a YAML file; empty means none.
+	Path string
+	// Environ replaces os.Environ (tests).
+	Environ []string
+	// Flags whose explicitly set values override everything else.
+	Flags *pflag.FlagSet
+}
+
+// Load fills dst (a pointer to a struct with koanf tags, pre-filled with
+// defaults) from src. Unknown keys in the file are refused so a typo never
+// silently falls back to a default.
+func Load(src Source, dst any) error {
+	k := koanf.New(".")
+	if err := k.Load(structs.Provider(dst, "koanf"), nil); err != nil {
+		return fmt.Errorf("config defaults: %w", err)
+	}
+	known := map[string]bool{}
+	for _, key := range k.Keys() {
+		known[key] = true
+	}
+	if src.Path != "" {
+		st, err := os.Stat(src.Path)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if st.Size() > MaxFileSize {
+			return fmt.Errorf("config file %s: %d bytes is more than the %d allowed", src.Path, st.Size(), MaxFileSize)
+		}
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(src.Path), yaml.Parser()); err != nil {
+			return fmt.Errorf("config file %s: %w", src.Path, err)
+		}
+		if err := checkKnown(fk.Keys(), known, k, "config file "+src.Path); err != nil {
+			return err
+		}
+		if err := k.Merge(fk); err != nil {
+			return fmt.Errorf("config file %s: %w", src.Path, err)
+		}
+	}
+	environ := src.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	ek := koanf.New(".")
+	if err := ek.Load(env.Provider(".", env.Opt{
+		Prefix: EnvPrefix,
+		TransformFunc: func(key, v string) (string, any) {
+			return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(key, EnvPrefix)), "__", "."), v
+		},
+		EnvironFunc: func() []string { return environ },
+	}), nil); err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
+	if err := checkKnown(ek.Keys(), known, k, "environment ("+EnvPrefix+"*)"); err != nil {
+		return err
+	}
+	if err := k.Merge(ek); err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
+	if src.Flags != nil {
+		if err := k.Load(posflag.Provider(src.Flags, ".", k), nil); err != nil {
+			return fmt.Errorf("flags: %w", err)
+		}
+	}
+	err := k.UnmarshalWithConf("", dst, koanf.UnmarshalConf{
+		Tag: "koanf",
+		DecoderConfig: &mapstructure.DecoderConfig{
+			DecodeHook: mapstructure.ComposeDecodeHookFunc(
+				mapstructure.StringToTimeDurationHookFunc(),
+				mapstructure.StringToSliceHookFunc(","),
+			),
+			Metadata:         nil,
+			ErrorUnused:      false,
+			WeaklyTypedInput: true,
+			Result:           dst,
+			TagName:          "koanf",
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// checkKnown refuses keys that no field declares. A key under a map-typed
+// field (for example users.<name>) is accepted when its parent is known.
+func checkKnown(keys []string, known map[string]bool, defaults *koanf.Koanf, where string) error {
+	var bad []string
+	for _, key := range keys {
+		if known[key] || underOpenMap(key, defaults) {
+			continue
+		}
+		bad = append(bad, key)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: unknown key(s) %s", where, strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func underOpenMap(key string, defaults *koanf.Koanf) bool {
+	parts := strings.Split(key, ".")
+	for i := len(parts) - 1; i > 0; i-- {
+		parent := strings.Join(parts[:i], ".")
+		if !defaults.Exists(parent) {
+			continue
+		}
+		switch defaults.Get(parent).(type) {
+		case map[string]any:
+			// A struct is flattened into its leaves, so a parent that is still a
+			// map value in the defaults is a real map field (or an empty one).
+			return len(defaults.MapKeys(parent)) == 0 || isOpen(defaults, parent)
+		case []any, []map[string]any:
+			return true
+		}
+	}
+	return false
+}
+
+func isOpen(k *koanf.Koanf, parent string) bool {
+	for _, sub := range k.MapKeys(parent) {
+		if _, ok := k.Get(parent + "." + sub).(map[string]any); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrHelp is returned when -h or --help was asked for.
+var ErrHelp = errors.New("help requested")
