@@ -49,7 +49,7 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 			base := prefix + "/" + d
 			r.write = append(r.write,
 				base+"/state", base+"/health", base+"/availability", base+"/info", base+"/reply/#",
-				"homeassistant/+/"+d+"/+/config", // HA discovery, one entity
+				"homeassistant/+/"+d+"/+/config",    // HA discovery, one entity
 				"homeassistant/device/"+d+"/config", // HA device-based discovery
 			)
 			// The whole own base, not only cmd/#: an agent may read back its

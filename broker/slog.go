@@ -50,6 +50,11 @@ func (h *zerologHandler) Handle(_ context.Context, r slog.Record) error {
 			lvl = zerolog.DebugLevel
 		}
 	}
+	// A refused publish ends in "error processing packet" too; authHook has
+	// logged it with user and topic already.
+	if errors.Is(errAttr, packets.ErrNotAuthorized) {
+		lvl = zerolog.DebugLevel
+	}
 	ev := h.log.WithLevel(lvl)
 	if !ev.Enabled() {
 		return nil
@@ -86,6 +91,13 @@ func addAttr(ev *zerolog.Event, group string, a slog.Attr) *zerolog.Event {
 		key = group + "." + key
 	}
 	v := a.Value.Resolve()
+	if pk, ok := v.Any().(packets.Packet); ok {
+		// mochi attaches whole packets; the payload may be up to
+		// max_packet_size and a CONNECT holds the password. Type and topic
+		// are what an operator needs.
+		return ev.Dict(key, zerolog.Dict().Uint8("type", pk.FixedHeader.Type).
+			Str("topic", clip(pk.TopicName)).Uint16("packet_id", pk.PacketID))
+	}
 	switch v.Kind() {
 	case slog.KindString:
 		return ev.Str(key, v.String())
@@ -127,7 +139,7 @@ func routineDisconnect(err error) bool {
 	if errors.As(err, &code) && code == packets.ErrBadUsernameOrPassword {
 		return true // already logged by authHook with user and address
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	return errors.Is(err, packets.ErrNotAuthorized) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE)
 }

@@ -1,0 +1,204 @@
+package prefect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// DeploymentSpec describes a deployment to upsert (DeploymentCreate, §8).
+type DeploymentSpec struct {
+	Name          string
+	FlowID        string
+	WorkPoolName  string
+	WorkQueueName string // "" = the pool's default queue
+	Description   string
+	Tags          []string
+	Version       string
+	// Entrypoint is free text for a non-Python worker, e.g. "mqtt://activate-hotel".
+	Entrypoint string
+	// Parameters are defaults merged into every run; nil sends {}.
+	Parameters any
+	// ParameterSchema is the JSON Schema the UI renders and the server enforces:
+	// a json.RawMessage, a map, or any struct that marshals to a schema object.
+	ParameterSchema any
+	// EnforceParameterSchema is always sent (Prefect's default is true; a Go
+	// zero value would silently turn validation off, so say what you mean).
+	EnforceParameterSchema bool
+	Schedules              []Schedule
+	// ConcurrencyLimit > 0 limits concurrently running runs of this deployment,
+	// enforced at PENDING (§12). CollisionStrategy is "ENQUEUE" (default) or
+	// "CANCEL_NEW".
+	ConcurrencyLimit  int
+	CollisionStrategy string
+	Paused            bool
+}
+
+// Schedule is one deployment schedule: set exactly one of Interval or Cron.
+type Schedule struct {
+	Interval   time.Duration
+	AnchorDate time.Time // interval only; zero lets the server pick
+	Cron       string
+	DayOr      *bool  // cron only; Prefect default true
+	Timezone   string // IANA name; "" = UTC
+	Inactive   bool
+}
+
+type deploymentCreate struct {
+	Name                   string             `json:"name"`
+	FlowID                 string             `json:"flow_id"`
+	WorkPoolName           string             `json:"work_pool_name,omitempty"`
+	WorkQueueName          string             `json:"work_queue_name,omitempty"`
+	Description            string             `json:"description,omitempty"`
+	Tags                   []string           `json:"tags"`
+	Version                string             `json:"version,omitempty"`
+	Entrypoint             string             `json:"entrypoint,omitempty"`
+	Parameters             json.RawMessage    `json:"parameters"`
+	ParameterOpenAPISchema json.RawMessage    `json:"parameter_openapi_schema,omitempty"`
+	EnforceParameterSchema bool               `json:"enforce_parameter_schema"`
+	Schedules              []scheduleCreate   `json:"schedules"`
+	ConcurrencyLimit       *int               `json:"concurrency_limit,omitempty"`
+	ConcurrencyOptions     *concurrencyOption `json:"concurrency_options,omitempty"`
+	Paused                 bool               `json:"paused"`
+}
+
+type concurrencyOption struct {
+	CollisionStrategy string `json:"collision_strategy"`
+}
+
+type scheduleCreate struct {
+	Schedule map[string]any `json:"schedule"`
+	Active   bool           `json:"active"`
+}
+
+func (s Schedule) wire() (scheduleCreate, error) {
+	m := map[string]any{}
+	switch {
+	case s.Interval > 0 && s.Cron == "":
+		m["interval"] = s.Interval.Seconds()
+		if !s.AnchorDate.IsZero() {
+			m["anchor_date"] = s.AnchorDate.UTC()
+		}
+	case s.Cron != "" && s.Interval == 0:
+		m["cron"] = s.Cron
+		if s.DayOr != nil {
+			m["day_or"] = *s.DayOr
+		}
+	default:
+		return scheduleCreate{}, errors.New("prefect: a schedule needs exactly one of Interval (> 0) or Cron")
+	}
+	if s.Timezone != "" {
+		m["timezone"] = s.Timezone
+	}
+	return scheduleCreate{Schedule: m, Active: !s.Inactive}, nil
+}
+
+func rawJSON(v any, whenNil string) (json.RawMessage, error) {
+	switch x := v.(type) {
+	case nil:
+		return json.RawMessage(whenNil), nil
+	case json.RawMessage:
+		if len(x) == 0 {
+			return json.RawMessage(whenNil), nil
+		}
+		if !json.Valid(x) {
+			return nil, errors.New("invalid JSON")
+		}
+		return x, nil
+	}
+	return json.Marshal(v)
+}
+
+// UpsertDeployment creates or updates the deployment (flow_id, name). An
+// update replaces schedules and deletes the deployment's not-yet-started
+// auto-scheduled runs; runs created by run_deployment are kept (§8).
+func (c *Client) UpsertDeployment(ctx context.Context, s DeploymentSpec) (*Deployment, error) {
+	if s.Name == "" || s.FlowID == "" {
+		return nil, errors.New("prefect: deployment needs a Name and a FlowID")
+	}
+	if s.WorkPoolName != "" {
+		if err := checkPoolName(s.WorkPoolName); err != nil {
+			return nil, err
+		}
+	}
+	body := deploymentCreate{
+		Name: s.Name, FlowID: s.FlowID, WorkPoolName: s.WorkPoolName, WorkQueueName: s.WorkQueueName,
+		Description: s.Description, Tags: s.Tags, Version: s.Version, Entrypoint: s.Entrypoint,
+		EnforceParameterSchema: s.EnforceParameterSchema, Paused: s.Paused,
+		Schedules: []scheduleCreate{},
+	}
+	if body.Tags == nil {
+		body.Tags = []string{}
+	}
+	var err error
+	if body.Parameters, err = rawJSON(s.Parameters, "{}"); err != nil {
+		return nil, fmt.Errorf("prefect: deployment %q parameters: %w", s.Name, err)
+	}
+	if body.ParameterOpenAPISchema, err = rawJSON(s.ParameterSchema, ""); err != nil {
+		return nil, fmt.Errorf("prefect: deployment %q parameter schema: %w", s.Name, err)
+	}
+	for i, sc := range s.Schedules {
+		w, err := sc.wire()
+		if err != nil {
+			return nil, fmt.Errorf("deployment %q schedule %d: %w", s.Name, i, err)
+		}
+		body.Schedules = append(body.Schedules, w)
+	}
+	if s.ConcurrencyLimit > 0 {
+		body.ConcurrencyLimit = &s.ConcurrencyLimit
+		if s.CollisionStrategy != "" {
+			body.ConcurrencyOptions = &concurrencyOption{CollisionStrategy: s.CollisionStrategy}
+		}
+	}
+	var d Deployment
+	if err := c.do(ctx, call{method: "POST", path: "/deployments/", body: body, out: &d, idempotent: true}); err != nil {
+		return nil, fmt.Errorf("upsert deployment %q: %w", s.Name, err)
+	}
+	return &d, nil
+}
+
+// ReadDeploymentByName reads "flow/deployment" as run_deployment does.
+func (c *Client) ReadDeploymentByName(ctx context.Context, flow, deployment string) (*Deployment, error) {
+	var d Deployment
+	p := "/deployments/name/" + url.PathEscape(flow) + "/" + url.PathEscape(deployment)
+	if err := c.do(ctx, call{method: "GET", path: p, out: &d, idempotent: true}); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// FlowRunCreate is the body of POST /deployments/{id}/create_flow_run.
+type FlowRunCreate struct {
+	Name           string
+	Parameters     any // merged over the deployment's defaults
+	Tags           []string
+	IdempotencyKey string // makes the call safe to retry: the server returns the existing run
+	// State defaults to Scheduled now, as run_deployment sends.
+	State *StateCreate
+}
+
+// CreateFlowRun creates a run of a deployment, like run_deployment or the UI's
+// Run button. With enforce_parameter_schema, bad parameters are a 409 (§8).
+func (c *Client) CreateFlowRun(ctx context.Context, deploymentID string, r FlowRunCreate) (*FlowRun, error) {
+	params, err := rawJSON(r.Parameters, "{}")
+	if err != nil {
+		return nil, fmt.Errorf("prefect: flow run parameters: %w", err)
+	}
+	body := struct {
+		Name           string          `json:"name,omitempty"`
+		Parameters     json.RawMessage `json:"parameters"`
+		Tags           []string        `json:"tags,omitempty"`
+		IdempotencyKey string          `json:"idempotency_key,omitempty"`
+		State          *StateCreate    `json:"state,omitempty"`
+	}{r.Name, params, r.Tags, r.IdempotencyKey, r.State}
+	var fr FlowRun
+	err = c.do(ctx, call{method: "POST", path: "/deployments/" + url.PathEscape(deploymentID) + "/create_flow_run",
+		body: body, out: &fr, idempotent: r.IdempotencyKey != ""})
+	if err != nil {
+		return nil, fmt.Errorf("create flow run: %w", err)
+	}
+	return &fr, nil
+}

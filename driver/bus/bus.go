@@ -1,0 +1,371 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.bug.st/serial"
+
+	"github.com/plate-resort/plate-resort/driver/protocol"
+)
+
+// Config describes one serial bus.
+type Config struct {
+	// Port is the device path; prefer a stable /dev/serial/by-id/... path
+	// because ttyUSB numbers change after a replug.
+	Port string
+	Baud int
+	// Latency is the adapter latency assumed in deadlines when the real
+	// latency timer cannot be read (16 ms is the FTDI default).
+	Latency time.Duration
+	// ReadRetries is how many times a read (never a write) is repeated after
+	// a timeout or corrupt reply.
+	ReadRetries int
+	// Open replaces the real serial opener (tests).
+	Open func(path string, baud int) (Port, error)
+}
+
+func (c *Config) defaults() {
+	if c.Baud == 0 {
+		c.Baud = 57600
+	}
+	if c.Latency == 0 {
+		c.Latency = 16 * time.Millisecond
+	}
+	if c.ReadRetries < 0 {
+		c.ReadRetries = 0
+	}
+	if c.Open == nil {
+		c.Open = OpenSerial
+	}
+}
+
+// OpenSerial opens path with go.bug.st/serial at baud 8N1. DTR and RTS stay
+// low: raising DTR on open resets Arduino-class adapters (mqtt.md §7).
+func OpenSerial(path string, baud int) (Port, error) {
+	p, err := serial.Open(path, &serial.Mode{
+		BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit,
+		InitialStatusBits: &serial.ModemOutputBits{DTR: false, RTS: false},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stats are cumulative link counters, reported in the agent's health.
+type Stats struct {
+	Transactions uint64 `json:"transactions"`
+	Errors       uint64 `json:"errors"`
+	Timeouts     uint64 `json:"timeouts"`
+	Corrupt      uint64 `json:"corrupt"`
+	Retries      uint64 `json:"retries"`
+	Reconnects   uint64 `json:"reconnects"`
+}
+
+// Bus runs one transaction at a time over a Port.
+type Bus struct {
+	cfg Config
+	log zerolog.Logger
+
+	token chan struct{} // holds the right to use the wire
+	prio  atomic.Int32  // priority callers waiting for the token
+
+	mu        sync.Mutex // guards port and latency
+	port      Port
+	latency   time.Duration
+	connected atomic.Bool
+	alert     atomic.Bool
+
+	buf []byte // receive buffer, used only while holding token
+
+	transactions, errs, timeouts, corrupt, retries, reconnects atomic.Uint64
+}
+
+// Open opens the serial port and tunes the adapter latency timer.
+func Open(cfg Config, log zerolog.Logger) (*Bus, error) {
+	cfg.defaults()
+	b := newBus(cfg, log)
+	if err := b.open(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// New wraps an already open port (the simulator's pipe, tests). Reopen then
+// uses cfg.Open.
+func New(p Port, cfg Config, log zerolog.Logger) *Bus {
+	cfg.defaults()
+	b := newBus(cfg, log)
+	b.port = p
+	b.latency = cfg.Latency
+	b.connected.Store(true)
+	return b
+}
+
+func newBus(cfg Config, log zerolog.Logger) *Bus {
+	b := &Bus{cfg: cfg, log: log.With().Str("component", "bus").Str("port", cfg.Port).Logger(), token: make(chan struct{}, 1), buf: make([]byte, 0, 256)}
+	b.token <- struct{}{}
+	return b
+}
+
+func (b *Bus) open() error {
+	p, err := b.cfg.Open(b.cfg.Port, b.cfg.Baud)
+	if err != nil {
+		return fmt.Errorf("open %s at %d baud: %w", b.cfg.Port, b.cfg.Baud, err)
+	}
+	lat, found, lerr := tuneLatencyTimer(b.cfg.Port)
+	switch {
+	case lerr != nil:
+		b.log.Warn().Err(lerr).Msg("adapter latency timer")
+	case found:
+		b.log.Info().Dur("latency_timer", lat).Msg("adapter latency timer")
+	default:
+		lat = b.cfg.Latency
+		b.log.Debug().Dur("assumed_latency", lat).Msg("no FTDI latency timer on this port")
+	}
+	if found && lat > 0 {
+		// Deadlines follow the real timer; keep at least 1 ms of slack.
+		lat = max(lat, time.Millisecond)
+	} else if found {
+		lat = time.Millisecond
+	}
+	b.mu.Lock()
+	b.port, b.latency = p, lat
+	b.mu.Unlock()
+	b.connected.Store(true)
+	return nil
+}
+
+// Reopen closes the port and opens it again by path: the way back after an
+// unplug. It waits for any transaction in progress.
+func (b *Bus) Reopen(ctx context.Context) error {
+	if err := b.acquire(ctx, false); err != nil {
+		return err
+	}
+	defer b.release()
+	b.mu.Lock()
+	if b.port != nil {
+		_ = b.port.Close()
+	}
+	b.mu.Unlock()
+	b.connected.Store(false)
+	if err := b.open(); err != nil {
+		return err
+	}
+	b.reconnects.Add(1)
+	b.log.Info().Msg("serial port reopened")
+	return nil
+}
+
+// Close closes the port; later calls fail with ErrDisconnected.
+func (b *Bus) Close() error {
+	b.connected.Store(false)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.port == nil {
+		return nil
+	}
+	err := b.port.Close()
+	b.port = nil
+	return err
+}
+
+// Connected reports whether the port is open and has not failed.
+func (b *Bus) Connected() bool { return b.connected.Load() }
+
+// PortName is the configured device path.
+func (b *Bus) PortName() string { return b.cfg.Port }
+
+// Baud is the configured baud rate.
+func (b *Bus) Baud() int { return b.cfg.Baud }
+
+// Latency is the adapter latency used in deadlines.
+func (b *Bus) Latency() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.latency
+}
+
+// TakeAlert reports, and clears, whether any status packet since the last
+// call carried the hardware alert bit. The motion layer then reads Hardware
+// Error Status (70) to say which error it is.
+func (b *Bus) TakeAlert() bool { return b.alert.Swap(false) }
+
+// Stats returns the link counters.
+func (b *Bus) Stats() Stats {
+	return Stats{
+		Transactions: b.transactions.Load(), Errors: b.errs.Load(), Timeouts: b.timeouts.Load(),
+		Corrupt: b.corrupt.Load(), Retries: b.retries.Load(), Reconnects: b.reconnects.Load(),
+	}
+}
+
+// acquire takes the wire. A priority caller (emergency stop) is served
+// before any ordinary caller waiting at the same time: ordinary callers that
+// win the token while a priority caller waits hand it straight back. Nobody
+// can preempt a transaction already on the wire, because a half-duplex bus
+// garbles a request sent while the servo is still answering.
+func (b *Bus) acquire(ctx context.Context, priority bool) error {
+	if priority {
+		b.prio.Add(1)
+		defer b.prio.Add(-1)
+	}
+	for {
+		select {
+		case <-b.token:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if priority || b.prio.Load() == 0 {
+			return nil
+		}
+		b.token <- struct{}{}
+		select {
+		case <-time.After(100 * time.Microsecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *Bus) release() { b.token <- struct{}{} }
+
+// request describes one transaction.
+type request struct {
+	pkt      protocol.Packet
+	replyLen int  // data bytes expected in the status packet
+	noReply  bool // broadcast, or an instruction that gets no status
+	priority bool
+	retries  int
+	// gate, when set, is checked while holding the wire; an error refuses
+	// the transaction. The e-stop latch uses it so a write that lost the
+	// race against an emergency stop never follows it onto the wire.
+	gate func() error
+}
+
+// do runs a transaction with retries and returns the status reply.
+func (b *Bus) do(ctx context.Context, r request) (protocol.StatusReply, error) {
+	if err := b.acquire(ctx, r.priority); err != nil {
+		return protocol.StatusReply{}, fmt.Errorf("%s id %d: waiting for the bus: %w", r.pkt.Instruction, r.pkt.ID, err)
+	}
+	defer b.release()
+	if r.gate != nil {
+		if err := r.gate(); err != nil {
+			return protocol.StatusReply{}, err
+		}
+	}
+	var st protocol.StatusReply
+	var err error
+	for attempt := 0; attempt <= r.retries; attempt++ {
+		if attempt > 0 {
+			b.retries.Add(1)
+		}
+		st, err = b.once(r)
+		if err == nil || !(errors.Is(err, ErrTimeout) || errors.Is(err, ErrCorrupt)) {
+			break
+		}
+	}
+	if err != nil {
+		b.errs.Add(1)
+		return st, fmt.Errorf("%s id %d: %w", r.pkt.Instruction, r.pkt.ID, err)
+	}
+	return st, nil
+}
+
+// once writes the request and waits for the reply. It deliberately ignores
+// cancellation once the request is on the wire (see acquire); it is bounded
+// by the transaction deadline instead.
+func (b *Bus) once(r request) (protocol.StatusReply, error) {
+	b.mu.Lock()
+	p, lat := b.port, b.latency
+	b.mu.Unlock()
+	if p == nil || !b.connected.Load() {
+		return protocol.StatusReply{}, ErrDisconnected
+	}
+	b.transactions.Add(1)
+	// Drop stale bytes first, as the SDK's clearPort does before each write.
+	if err := p.ResetInputBuffer(); err != nil && isDisconnect(err) {
+		return protocol.StatusReply{}, b.lost(err)
+	}
+	wire := r.pkt.Marshal()
+	if _, err := p.Write(wire); err != nil {
+		if isDisconnect(err) {
+			return protocol.StatusReply{}, b.lost(err)
+		}
+		return protocol.StatusReply{}, fmt.Errorf("write: %w", err)
+	}
+	if r.noReply {
+		return protocol.StatusReply{}, nil
+	}
+	replyBytes := protocol.Status(r.pkt.ID, 0, make([]byte, r.replyLen)).WireLen()
+	deadline := time.Now().Add(transactionTimeout(len(wire), replyBytes, b.cfg.Baud, lat))
+	return b.receive(p, r.pkt.ID, r.replyLen, deadline)
+}
+
+// receive reads until a status packet from id arrives or the deadline passes.
+func (b *Bus) receive(p Port, id byte, replyLen int, deadline time.Time) (protocol.StatusReply, error) {
+	buf := b.buf[:0]
+	defer func() { b.buf = buf[:0] }()
+	sawCorrupt := false
+	var chunk [64]byte
+	for {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			_ = p.ResetInputBuffer()
+			if sawCorrupt {
+				b.corrupt.Add(1)
+				return protocol.StatusReply{}, ErrCorrupt
+			}
+			b.timeouts.Add(1)
+			return protocol.StatusReply{}, ErrTimeout
+		}
+		if err := p.SetReadTimeout(remaining); err != nil {
+			return protocol.StatusReply{}, fmt.Errorf("set read timeout: %w", err)
+		}
+		n, err := p.Read(chunk[:])
+		if err != nil {
+			if isDisconnect(err) {
+				return protocol.StatusReply{}, b.lost(err)
+			}
+			return protocol.StatusReply{}, fmt.Errorf("read: %w", err)
+		}
+		buf = append(buf, chunk[:n]...)
+		for len(buf) > 0 {
+			pkt, used, derr := protocol.Decode(buf)
+			buf = buf[used:]
+			if errors.Is(derr, protocol.ErrIncomplete) {
+				break
+			}
+			if derr != nil {
+				sawCorrupt = true
+				continue
+			}
+			st, serr := pkt.AsStatus()
+			if serr != nil || st.ID != id {
+				// Not ours (an echo on a half-duplex adapter, another
+				// device's late reply): keep waiting, as the SDK does.
+				continue
+			}
+			if st.Alert() {
+				b.alert.Store(true)
+			}
+			if len(st.Data) != replyLen && st.Err() == nil {
+				b.corrupt.Add(1)
+				return st, fmt.Errorf("%w: %d data bytes, want %d", ErrCorrupt, len(st.Data), replyLen)
+			}
+			return st, st.Err()
+		}
+	}
+}
+
+func (b *Bus) lost(err error) error {
+	if b.connected.Swap(false) {
+		b.log.Warn().Err(err).Msg("serial adapter lost")
+	}
+	return fmt.Errorf("%w: %v", ErrDisconnected, err)
+}

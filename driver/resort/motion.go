@@ -1,0 +1,247 @@
+package resort
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/plate-resort/plate-resort/driver/xseries"
+)
+
+// MoveResult is what every move returns; the precise fields match upstream's
+// activate_hotel_precise dict (success, reason, pulses, final_angle,
+// final_error).
+type MoveResult struct {
+	Success    bool            `json:"success"`
+	Reason     string          `json:"reason"`
+	Hotel      string          `json:"hotel,omitempty"`
+	Precise    bool            `json:"precise"`
+	Target     xseries.Degrees `json:"target_angle"`
+	FinalAngle xseries.Degrees `json:"final_angle"`
+	FinalError float64         `json:"final_error"` // shortest signed target - final, degrees
+	Pulses     int             `json:"pulses"`
+	DurationS  float64         `json:"duration_s"`
+}
+
+// Reasons a move ends.
+const (
+	ReasonReached       = "reached"        // plain move within tolerance
+	ReasonCoarse        = "coarse_success" // precise: stage 1 was enough
+	ReasonPulses        = "pulses_success" // precise: stage 2 converged
+	ReasonOffTarget     = "settled_off_target"
+	ReasonStall         = "stall"
+	ReasonMaxPulses     = "max_pulses"
+	ReasonTimeout       = "timeout"
+	ReasonCancelled     = "cancelled"
+	ReasonEStopped      = "estopped"
+	ReasonHardwareError = "hardware_error"
+)
+
+// PreciseOverrides replace precise-move keys for one move (upstream's
+// activate_hotel_precise(**overrides)). Nil fields keep the configuration.
+type PreciseOverrides struct {
+	PositionTolerance *float64 `json:"position_tolerance,omitempty"`
+	SwitchError       *float64 `json:"switch_error,omitempty"`
+	Stage1Timeout     *float64 `json:"stage1_timeout,omitempty"`
+	PulsePWMStart     *int     `json:"pulse_pwm_start,omitempty"`
+	PWMStep           *int     `json:"pwm_step,omitempty"`
+	PWMMax            *int     `json:"pwm_max,omitempty"`
+	PulseDuration     *float64 `json:"pulse_duration,omitempty"`
+	PulseRest         *float64 `json:"pulse_rest,omitempty"`
+	PulseMax          *int     `json:"pulse_max,omitempty"`
+	MotionThreshold   *float64 `json:"motion_threshold,omitempty"`
+	StallPulses       *int     `json:"stall_pulses,omitempty"`
+	EnableBackoff     *bool    `json:"enable_backoff,omitempty"`
+	MaxStepFactor     *float64 `json:"max_step_factor,omitempty"`
+	PWMBackoffStep    *int     `json:"pwm_backoff_step,omitempty"`
+}
+
+// Apply returns cfg with the overrides, validated.
+func (o PreciseOverrides) Apply(cfg Config) (Config, error) {
+	setF := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setI := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setF(&cfg.PositionTolerance, o.PositionTolerance)
+	setF(&cfg.SwitchError, o.SwitchError)
+	setF(&cfg.Stage1Timeout, o.Stage1Timeout)
+	setI(&cfg.PulsePWMStart, o.PulsePWMStart)
+	setI(&cfg.PWMStep, o.PWMStep)
+	setI(&cfg.PWMMax, o.PWMMax)
+	setF(&cfg.PulseDuration, o.PulseDuration)
+	setF(&cfg.PulseRest, o.PulseRest)
+	setI(&cfg.PulseMax, o.PulseMax)
+	setF(&cfg.MotionThreshold, o.MotionThreshold)
+	setI(&cfg.StallPulses, o.StallPulses)
+	if o.EnableBackoff != nil {
+		cfg.EnableBackoff = *o.EnableBackoff
+	}
+	setF(&cfg.MaxStepFactor, o.MaxStepFactor)
+	setI(&cfg.PWMBackoffStep, o.PWMBackoffStep)
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: overrides: %v", ErrInvalid, err)
+	}
+	return cfg, nil
+}
+
+// ActivateHotel turns the carousel to hotel. precise selects the two-stage
+// move (upstream's activate_hotel_precise); otherwise a position move with
+// read-back (upstream's blind activate_hotel returned before moving; §8.10).
+func (r *Resort) ActivateHotel(ctx context.Context, hotel string, precise bool, o PreciseOverrides) (MoveResult, error) {
+	cfg := r.Config()
+	name, ok := cfg.CanonicalHotel(hotel)
+	if !ok {
+		_, err := cfg.HotelAngle(hotel)
+		return MoveResult{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	target, _ := cfg.HotelAngle(name)
+	res, err := r.MoveToAngle(ctx, target, precise, o)
+	res.Hotel = name
+	return res, err
+}
+
+// GoHome moves to the home angle (0° by default).
+func (r *Resort) GoHome(ctx context.Context, precise bool) (MoveResult, error) {
+	return r.MoveToAngle(ctx, xseries.Degrees(r.Config().HomeAngle), precise, PreciseOverrides{})
+}
+
+// MoveToAngle moves to angle (normalised into [0, 360)).
+func (r *Resort) MoveToAngle(ctx context.Context, angle xseries.Degrees, precise bool, o PreciseOverrides) (MoveResult, error) {
+	if math.IsNaN(float64(angle)) || math.IsInf(float64(angle), 0) {
+		return MoveResult{}, fmt.Errorf("%w: angle must be a finite number", ErrInvalid)
+	}
+	cfg, err := o.Apply(r.Config())
+	if err != nil {
+		return MoveResult{}, err
+	}
+	target := xseries.Normalize(angle)
+	start := time.Now()
+	res := MoveResult{Precise: precise, Target: target}
+	if err := r.ready(ctx); err != nil {
+		return res, err
+	}
+	if precise {
+		err = r.precise(ctx, cfg, target, &res)
+	} else {
+		err = r.plain(ctx, cfg, target, seconds(cfg.MovementTimeout), &res)
+	}
+	res.DurationS = time.Since(start).Seconds()
+	return r.finish(ctx, res, err)
+}
+
+// finish leaves the servo in a defined state whatever happened: on
+// cancellation it holds position (torque on, position mode); after an
+// e-stop it does nothing (torque stays off).
+func (r *Resort) finish(ctx context.Context, res MoveResult, err error) (MoveResult, error) {
+	switch {
+	case r.estop.Load():
+		res.Success, res.Reason = false, ReasonEStopped
+		return res, ErrEStopLatched
+	case ctx.Err() != nil:
+		res.Success, res.Reason = false, ReasonCancelled
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if pos, herr := r.Hold(hctx); herr == nil {
+			res.FinalAngle = pos
+			res.FinalError = float64(xseries.Diff(pos, res.Target))
+		} else if !errors.Is(herr, ErrEStopLatched) {
+			r.log.Error().Err(herr).Msg("could not hold position after cancel")
+		}
+		return res, ctx.Err()
+	case errors.Is(err, ErrHardware):
+		res.Success, res.Reason = false, ReasonHardwareError
+	}
+	return res, err
+}
+
+// sample is one read of Moving (122) through Present Position (132): a
+// single 14-byte transaction instead of two.
+type sample struct {
+	pos    xseries.Degrees
+	moving bool
+}
+
+func (r *Resort) sample(ctx context.Context) (sample, error) {
+	b, id, err := r.connectedBus()
+	if err != nil {
+		return sample{}, err
+	}
+	const first, last = 122, 136 // Moving .. end of Present Position
+	data, err := b.Read(ctx, id, first, last-first)
+	if err != nil {
+		return sample{}, r.classify(ctx, fmt.Errorf("read position: %w", err))
+	}
+	raw, err := xseries.PresentPosition.Decode(data[132-first : 136-first])
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{pos: xseries.Normalize(xseries.PulsesToDegrees(raw)), moving: data[0] != 0}
+	r.mu.Lock()
+	r.lastPos = s.pos
+	r.mu.Unlock()
+	r.observe(s.pos, s.moving)
+	r.checkAlert(ctx)
+	return s, nil
+}
+
+// liveInterval is how often a move reads the position for live state (the
+// agent publishes ≥ 5 Hz while moving).
+const liveInterval = 100 * time.Millisecond
+
+// plain writes the goal and reads back until within tolerance, settled off
+// target, or timeout.
+func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, timeout time.Duration, res *MoveResult) error {
+	if err := r.write(ctx, xseries.GoalPosition, int64(goalPulses(target))); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	still := 0
+	for {
+		s, err := r.sample(ctx)
+		if err != nil {
+			return err
+		}
+		res.FinalAngle, res.FinalError = s.pos, float64(xseries.Diff(s.pos, target))
+		if math.Abs(res.FinalError) <= cfg.PositionTolerance {
+			res.Success, res.Reason = true, ReasonReached
+			return nil
+		}
+		if s.moving {
+			still = 0
+		} else {
+			still++
+		}
+		// Three quiet samples (300 ms) mean the servo has given up short of
+		// the goal: friction inside its deadband. Waiting longer changes
+		// nothing, unlike upstream which waited for the full timeout.
+		if still >= 3 {
+			res.Reason = ReasonOffTarget
+			return fmt.Errorf("%w: stopped %.2f° from target (tolerance %.2f°); use precise:true", ErrTimeout, math.Abs(res.FinalError), cfg.PositionTolerance)
+		}
+		if time.Now().After(deadline) {
+			res.Reason = ReasonTimeout
+			return fmt.Errorf("%w: %.2f° from target after %s", ErrTimeout, math.Abs(res.FinalError), timeout)
+		}
+		if err := r.opts.Sleep(ctx, liveInterval); err != nil {
+			return err
+		}
+	}
+}
+
+// goalPulses converts a normalised angle to a mode-3 goal in 0..4095 with
+// 4096 pulses per turn (upstream used 4095 and truncated; §8.5).
+func goalPulses(a xseries.Degrees) int32 {
+	p := xseries.Normalize(a).Pulses()
+	if p >= xseries.PulsesPerRev {
+		p -= xseries.PulsesPerRev
+	}
+	return p
+}
