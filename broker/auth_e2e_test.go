@@ -72,7 +72,7 @@ func TestWrongPasswordRefused(t *testing.T) {
 		{"alice", "wrong-secret-1", "wrong password"},
 		{"alice", "", "wrong password"},
 		{"mallory", "wrong-secret-2", "unknown user"},
-		{"alice", testPasswords["viewer"], "wrong password"}, // another user's password
+		{"alice", testPasswords["viewer"], "wrong password"},   // another user's password
 		{"alice", strings.Repeat("x", 4000), "wrong password"}, // oversized
 	}
 	for _, c := range cases {

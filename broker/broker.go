@@ -81,12 +81,10 @@ func New(cfg Config, log zerolog.Logger) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
 	if cfg.Storage.Path != "" {
-		// bolt: one file, no background compaction, no extra process. badger
-		// grew to GBs without GC tuning (mochi #369/#370/#375) and pebble
-		// brings an LSM tree a handful of retained topics does not need
-		// (mqtt.md §5). The 2 s timeout turns a second broker on the same
-		// file into an error instead of a hang.
-		err := b.srv.AddHook(new(bolt.Hook), &bolt.Options{
+		// Why bolt, and one repair of mochi's hook: storage.go. The 2 s
+		// timeout turns a second broker on the same file into an error
+		// instead of a hang.
+		err := b.srv.AddHook(boltStore{new(bolt.Hook)}, &bolt.Options{
 			Path:    cfg.Storage.Path,
 			Options: &bbolt.Options{Timeout: 2 * time.Second},
 		})

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,23 +29,13 @@ func TestRetainedAndSessionSurviveRestart(t *testing.T) {
 		"-t", "plate-resort/resort-1/cmd/get_health", "-m", "queued"}, creds("alice")...)...); err != nil {
 		t.Fatalf("publish while offline: %v %s", err, out)
 	}
-	if os.Getenv("NORESTART") != "" {
-		out, err := run(t, "mosquitto_sub", append(append([]string{"-i", "agent-session"}, sess...), "-C", "1", "-W", "5")...)
-		t.Fatalf("no restart: %v %q", err, out)
-	}
 	if err := b1.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 
 	cfg.Listeners.TCP.Address = b1.TCPAddr() // same port: the session is keyed by client id, not port
-	b2, logs2 := startBroker(t, cfg)
-	defer func() { t.Log(logs2.String()) }()
+	b2, _ := startBroker(t, cfg)
 	h, p = hostPort(t, b2.TCPAddr())
-	if cl, ok := b2.Server().Clients.Get("agent-session"); ok {
-		t.Logf("restored: inflight=%d subs=%d user=%s", cl.State.Inflight.Len(), cl.State.Subscriptions.Len(), cl.Properties.Username)
-	} else {
-		t.Logf("not restored")
-	}
 	out, err := run(t, "mosquitto_sub", append([]string{"-h", h, "-p", p, "-C", "1", "-W", "5",
 		"-t", "plate-resort/resort-1/state"}, creds("viewer")...)...)
 	if err != nil || strings.TrimSpace(out) != state {

@@ -85,7 +85,7 @@ func CheckResultData(raw json.RawMessage) error {
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return errors.New("prefect: COMPLETED data must not be null: Python's state.result() would return MissingResult")
 	}
-	if !json.Valid(trimmed) {
+	if !json.Valid(raw) { // untrimmed: these exact bytes are sent
 		return errors.New("prefect: COMPLETED data is not valid JSON")
 	}
 	if trimmed[0] != '{' {

@@ -1,0 +1,40 @@
+package command
+
+import "fmt"
+
+// Code is an error code of the contract (design.md, "Error codes in replies").
+type Code string
+
+const (
+	CodeBadRequest     Code = "bad_request"     // payload unreadable: not JSON, not UTF-8, too big, bad meta field
+	CodeUnknownCommand Code = "unknown_command" // no such command
+	CodeInvalidArg     Code = "invalid_argument"
+	CodeNotConnected   Code = "not_connected"
+	CodeQueueFull      Code = "queue_full"
+	CodeEStopLatched   Code = "estop_latched"
+	CodeEStopped       Code = "estopped"
+	CodeCancelled      Code = "cancelled"
+	CodeExpired        Code = "expired"
+	CodeTimeout        Code = "timeout"
+	CodeHardwareError  Code = "hardware_error"
+	CodeSerialError    Code = "serial_error"
+	CodeInternal       Code = "internal"
+)
+
+// Codes lists every code, for documentation and tests.
+var Codes = []Code{CodeBadRequest, CodeUnknownCommand, CodeInvalidArg, CodeNotConnected, CodeQueueFull,
+	CodeEStopLatched, CodeEStopped, CodeCancelled, CodeExpired, CodeTimeout, CodeHardwareError,
+	CodeSerialError, CodeInternal}
+
+// Error is the error object of a reply.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(code Code, format string, a ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
+}
