@@ -82,8 +82,11 @@ func (r *Resort) Config() Config {
 type ConnectOptions struct {
 	Device   string
 	Baudrate int
-	MotorID  int // -1 or 0..252; 0 is a valid id, so use HasID
+	MotorID  int // 0..252; 0 is a valid id, so HasID says whether it is set
 	HasID    bool
+	// KeepEStop keeps a latched emergency stop (the agent's automatic
+	// reconnect); a connect command clears it.
+	KeepEStop bool
 }
 
 // ConnectResult describes the servo found.
@@ -135,7 +138,9 @@ func (r *Resort) Connect(ctx context.Context, o ConnectOptions) (ConnectResult, 
 	r.mu.Lock()
 	r.cfg, r.bus, r.id = cfg, b, byte(cfg.MotorID)
 	r.mu.Unlock()
-	r.estop.Store(false)
+	if !o.KeepEStop {
+		r.estop.Store(false)
+	}
 	res, err := r.prepare(ctx)
 	if err != nil {
 		return res, err
@@ -167,8 +172,10 @@ func (r *Resort) prepare(ctx context.Context) (ConnectResult, error) {
 		r.speed = int(velLim)
 	}
 	r.mu.Unlock()
-	if err := r.enterPositionMode(ctx); err != nil {
-		return ConnectResult{}, err
+	if !r.estop.Load() {
+		if err := r.enterPositionMode(ctx); err != nil {
+			return ConnectResult{}, err
+		}
 	}
 	pos, err := r.Position(ctx)
 	if err != nil {
@@ -195,11 +202,7 @@ func (r *Resort) Reconnect(ctx context.Context) error {
 	if err := b.Reopen(ctx); err != nil {
 		return err
 	}
-	if r.estop.Load() {
-		// Keep the latch: after an e-stop the servo stays torque-off.
-		_, err := b.Ping(ctx, r.id)
-		return err
-	}
+	// prepare keeps a latched e-stop: the servo stays torque-off.
 	_, err := r.prepare(ctx)
 	return err
 }

@@ -47,9 +47,12 @@ func (s *Servo) handleLocked(p protocol.Packet, now time.Time) outcome {
 	}
 	s.requests[p.Instruction]++
 	var hooks []hookCall
+	// The level in force when the request arrived decides its reply, even
+	// if the request changes it.
+	level := s.tab.get(aReturnLevel)
 	code, data, isRead := s.dispatch(p, id, now, &hooks)
 	out := outcome{hooks: hooks, delay: time.Duration(s.tab.get(aReturnDelay)) * 2 * time.Microsecond}
-	if !s.replies(p, id, isRead) {
+	if !replies(p, level, isRead) {
 		return out
 	}
 	errByte := byte(code)
@@ -67,17 +70,16 @@ func (s *Servo) handleLocked(p protocol.Packet, now time.Time) outcome {
 // control table "Status Return Level"]: broadcast instructions get no reply
 // except Ping, Sync Read and Bulk Read (only from a listed id); level 0
 // answers Ping only, level 1 Ping and reads, level 2 everything.
-func (s *Servo) replies(p protocol.Packet, id byte, isRead bool) bool {
+func replies(p protocol.Packet, level int64, isRead bool) bool {
 	switch p.Instruction {
 	case protocol.InstPing:
 		return true
 	case protocol.InstSyncRead, protocol.InstBulkRead:
-		return isRead && s.tab.get(aReturnLevel) >= 1
+		return isRead && level >= 1
 	}
 	if p.ID == protocol.BroadcastID {
 		return false
 	}
-	level := s.tab.get(aReturnLevel)
 	if isRead {
 		return level >= 1
 	}

@@ -124,7 +124,7 @@ func (s *Servo) stepPWM(dt float64) {
 		want = math.Copysign(drive*pwmDegPerSec*pulsesPerDeg*s.pwmGain, pwm)
 	}
 	s.vel += (want - s.vel) * math.Min(1, dt/pwmLag.Seconds())
-	if drive > 0 || math.Abs(s.vel) > 1e-3 {
+	if drive > 0 || math.Abs(s.vel) > 0.05 { // below 0.05 pulse/s friction holds it
 		s.moveTo(s.pos + s.vel*dt)
 	} else {
 		s.vel = 0

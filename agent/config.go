@@ -1,0 +1,170 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/plate-resort/plate-resort/driver/resort"
+	"github.com/plate-resort/plate-resort/internal/logging"
+)
+
+// Config is everything in configs/agent.yaml.
+type Config struct {
+	Device string        `koanf:"device"` // device id, part of every topic
+	Prefix string        `koanf:"prefix"` // topic prefix
+	MQTT   MQTTConfig    `koanf:"mqtt"`
+	Resort resort.Config `koanf:"resort"`
+	// AllowedPorts are the serial ports a remote connect command may name;
+	// resort.device is always allowed. A caller can never make the agent
+	// open any other path.
+	AllowedPorts []string `koanf:"allowed_ports"`
+	// ConnectOnStart opens the servo at start (and keeps retrying in the
+	// background until it answers).
+	ConnectOnStart bool `koanf:"connect_on_start"`
+	// QueueSize bounds waiting motion commands; more get queue_full.
+	QueueSize int `koanf:"queue_size"`
+	// DedupeWindow is how long a command id is remembered.
+	DedupeWindow time.Duration `koanf:"dedupe_window"`
+	// DedupeSize bounds the remembered ids.
+	DedupeSize int `koanf:"dedupe_size"`
+	// HealthInterval is how often health is read and published.
+	HealthInterval time.Duration `koanf:"health_interval"`
+	// StateInterval is how often an idle carousel's position is re-read.
+	StateInterval time.Duration `koanf:"state_interval"`
+	// MovingStateInterval is the state publish period while moving (≥ 5 Hz).
+	MovingStateInterval time.Duration `koanf:"moving_state_interval"`
+	// ReconnectInterval is the first delay between serial reopen attempts.
+	ReconnectInterval time.Duration `koanf:"reconnect_interval"`
+	// HomeAssistant discovery.
+	HomeAssistant HAConfig        `koanf:"homeassistant"`
+	Log           logging.Options `koanf:"log"`
+}
+
+// MQTTConfig is the broker connection.
+type MQTTConfig struct {
+	URL      string `koanf:"url"` // mqtt://host:1883, tls://host:8883, ws://host:8080
+	ClientID string `koanf:"client_id"`
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	// CAFile for tls:// URLs (system roots when empty).
+	CAFile    string        `koanf:"ca_file"`
+	KeepAlive time.Duration `koanf:"keepalive"`
+	// AcceptOfflineCommands keeps the MQTT session across disconnects, so
+	// commands published while the agent was offline are delivered (and
+	// still refused when expired). Off by default: a carousel should not
+	// start moving on a command someone sent an hour ago.
+	AcceptOfflineCommands bool          `koanf:"accept_offline_commands"`
+	SessionExpiry         time.Duration `koanf:"session_expiry"`
+}
+
+// HAConfig configures Home Assistant MQTT discovery.
+type HAConfig struct {
+	Enabled bool   `koanf:"enabled"`
+	Prefix  string `koanf:"prefix"`
+}
+
+// Defaults returns the configuration of configs/agent.yaml.
+func Defaults() Config {
+	return Config{
+		Device: "resort-1", Prefix: "plate-resort",
+		MQTT:           MQTTConfig{URL: "mqtt://127.0.0.1:1883", KeepAlive: 30 * time.Second, SessionExpiry: 10 * time.Minute},
+		Resort:         resort.Defaults(),
+		AllowedPorts:   []string{},
+		ConnectOnStart: true,
+		QueueSize:      8, DedupeWindow: 10 * time.Minute, DedupeSize: 1024,
+		HealthInterval: 10 * time.Second, StateInterval: 2 * time.Second, MovingStateInterval: 100 * time.Millisecond,
+		ReconnectInterval: time.Second,
+		HomeAssistant:     HAConfig{Enabled: true, Prefix: "homeassistant"},
+		Log:               logging.Options{Level: "info", Format: "auto"},
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
+
+// Validate refuses every invalid value, naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if !idPattern.MatchString(c.Device) {
+		bad("device", "%q must be 1-64 letters, digits, '_' or '-' (it is part of topics and Home Assistant ids)", c.Device)
+	}
+	if !prefixPattern.MatchString(c.Prefix) || len(c.Prefix) > 128 {
+		bad("prefix", "%q must be topic levels of letters, digits, '_' or '-', without wildcards", c.Prefix)
+	}
+	if u, err := url.Parse(c.MQTT.URL); err != nil || u.Host == "" {
+		bad("mqtt.url", "%q is not a broker URL such as mqtt://127.0.0.1:1883", c.MQTT.URL)
+	} else if s := u.Scheme; s != "mqtt" && s != "tcp" && s != "tls" && s != "ssl" && s != "mqtts" && s != "ws" && s != "wss" {
+		bad("mqtt.url", "scheme %q: use mqtt, tls, ws or wss", s)
+	}
+	if c.MQTT.ClientID != "" && len(c.MQTT.ClientID) > 128 {
+		bad("mqtt.client_id", "longer than 128 characters")
+	}
+	if c.MQTT.KeepAlive < time.Second || c.MQTT.KeepAlive > 18*time.Hour {
+		bad("mqtt.keepalive", "%s is outside 1s..18h", c.MQTT.KeepAlive)
+	}
+	if c.MQTT.SessionExpiry < 0 || c.MQTT.SessionExpiry > 24*time.Hour {
+		bad("mqtt.session_expiry", "%s is outside 0..24h", c.MQTT.SessionExpiry)
+	}
+	if err := c.Resort.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range c.AllowedPorts {
+		if !strings.HasPrefix(p, "/") {
+			bad("allowed_ports", "%q must be an absolute path", p)
+		}
+	}
+	if c.QueueSize < 1 || c.QueueSize > 1000 {
+		bad("queue_size", "%d is outside 1..1000", c.QueueSize)
+	}
+	if c.DedupeWindow < time.Second || c.DedupeWindow > 24*time.Hour {
+		bad("dedupe_window", "%s is outside 1s..24h", c.DedupeWindow)
+	}
+	if c.DedupeSize < 16 || c.DedupeSize > 1_000_000 {
+		bad("dedupe_size", "%d is outside 16..1000000", c.DedupeSize)
+	}
+	if c.HealthInterval < 100*time.Millisecond || c.HealthInterval > time.Hour {
+		bad("health_interval", "%s is outside 100ms..1h", c.HealthInterval)
+	}
+	if c.StateInterval < 100*time.Millisecond || c.StateInterval > time.Hour {
+		bad("state_interval", "%s is outside 100ms..1h", c.StateInterval)
+	}
+	if c.MovingStateInterval < 10*time.Millisecond || c.MovingStateInterval > 200*time.Millisecond {
+		bad("moving_state_interval", "%s is outside 10ms..200ms (state must be published at 5 Hz or more while moving)", c.MovingStateInterval)
+	}
+	if c.ReconnectInterval < 10*time.Millisecond || c.ReconnectInterval > time.Minute {
+		bad("reconnect_interval", "%s is outside 10ms..1m", c.ReconnectInterval)
+	}
+	if c.HomeAssistant.Enabled && !prefixPattern.MatchString(c.HomeAssistant.Prefix) {
+		bad("homeassistant.prefix", "%q is not a valid topic prefix", c.HomeAssistant.Prefix)
+	}
+	return errors.Join(errs...)
+}
+
+// Ports lists the serial ports connect may name.
+func (c Config) Ports() []string {
+	out := []string{c.Resort.Device}
+	for _, p := range c.AllowedPorts {
+		if p != c.Resort.Device {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Base is the topic base <prefix>/<device>.
+func (c Config) Base() string { return c.Prefix + "/" + c.Device }
+
+// ClientID is the MQTT client id.
+func (c Config) ClientID() string {
+	if c.MQTT.ClientID != "" {
+		return c.MQTT.ClientID
+	}
+	return "plate-resort-agent-" + c.Device
+}

@@ -1,0 +1,209 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/plate-resort/plate-resort/agent/command"
+)
+
+// dispatchLoop takes inbound messages one by one. It does only quick work
+// itself (parse, dedupe, route); reads run in their own goroutine, motion
+// goes to the executor, and emergency stop acts right here so it never
+// waits behind anything.
+func (a *Agent) dispatchLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-a.inbox:
+			if in.topic == a.topics.HAStatus {
+				if strings.TrimSpace(string(in.payload)) == "online" && a.cfg.HomeAssistant.Enabled {
+					// Home Assistant restarted: it needs discovery and state again.
+					go func() {
+						a.publishDiscovery(ctx)
+						a.forceState.Store(true)
+						a.kick(a.stateKick)
+						a.kick(a.healthKick)
+					}()
+				}
+				continue
+			}
+			a.dispatch(ctx, in)
+		}
+	}
+}
+
+func (a *Agent) dispatch(ctx context.Context, in inbound) {
+	name := strings.TrimPrefix(in.topic, a.topics.Cmd)
+	a.counters.mu.Lock()
+	a.counters.received++
+	a.counters.mu.Unlock()
+	now := in.received
+	req, perr := a.cat.Parse(name, in.payload, now)
+	j := &job{req: req, dest: in.dest, received: now}
+	j.dest.replyTo = req.ReplyTo
+	if perr != nil {
+		a.replyErr(j, perr)
+		return
+	}
+	if in.retain {
+		// Never act on a retained command: it would re-run on every
+		// reconnect of every subscriber (Tasmota's "ghost switching").
+		a.replyErr(j, command.Errorf(command.CodeBadRequest,
+			"retained command refused: publish commands without -r; clear this one with: mosquitto_pub -r -n -t %s", in.topic))
+		return
+	}
+	if in.expiry != nil {
+		// The broker hands over the remaining MQTT 5 Message Expiry
+		// Interval; the command must not outlive it in our queue either.
+		exp := now.Add(time.Duration(*in.expiry) * time.Second)
+		if req.ExpiresAt.IsZero() || exp.Before(req.ExpiresAt) {
+			req.ExpiresAt = exp
+		}
+	}
+	if req.Expired(now) {
+		a.replyErr(j, command.Errorf(command.CodeExpired, "command expired at %s, before the agent received it; it was not executed", req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
+		return
+	}
+	if req.ID != "" {
+		state, stored, other := a.dd.begin(req.ID, req.Command, j.dest, now)
+		switch state {
+		case seenOther:
+			a.sendReply(j.dest, Reply{ID: idPtr(req.ID), Command: req.Command, Status: "error",
+				Error:      command.Errorf(command.CodeBadRequest, "id %q was already used for %s; use a new id per command", req.ID, other),
+				ReceivedAt: now, FinishedAt: time.Now().UTC()}, false)
+			return
+		case seenDone:
+			stored.Duplicate = true
+			a.sendReply(j.dest, stored, true)
+			return
+		case seenRunning:
+			return // the reply goes to this caller too when the command ends
+		}
+	}
+	j.ctx, j.cancel = context.WithCancelCause(ctx)
+	switch req.Spec.Kind {
+	case command.KindRead:
+		go a.run(j)
+	case command.KindControl:
+		if req.Command == command.EmergencyStop {
+			// Inline, on the dispatch goroutine: nothing queued or running
+			// is in its way, and no later message is handled before it.
+			a.run(j)
+		} else {
+			go a.run(j)
+		}
+	default:
+		if err := a.exec.submit(j); err != nil {
+			j.cancel(nil)
+			a.replyErr(j, err)
+		}
+	}
+}
+
+// workLoop runs motion commands one at a time.
+func (a *Agent) workLoop(ctx context.Context) {
+	for {
+		j := a.exec.next(ctx)
+		if j == nil {
+			return
+		}
+		if j.req.Expired(time.Now()) {
+			a.replyErr(j, command.Errorf(command.CodeExpired, "command expired at %s while waiting in the queue; it was not executed", j.req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
+		} else {
+			a.run(j)
+		}
+		a.exec.done(j)
+	}
+}
+
+// run executes j's handler and replies.
+func (a *Agent) run(j *job) {
+	j.started = time.Now()
+	h := a.handlers[j.req.Command]
+	result, err := h(j.ctx, j.req)
+	var cerr *command.Error
+	if err != nil {
+		cerr = toError(j.ctx, err)
+	}
+	j.cancel(nil)
+	a.finish(j, result, cerr)
+}
+
+func (a *Agent) replyErr(j *job, e *command.Error) {
+	if j.cancel != nil {
+		j.cancel(nil)
+	}
+	a.finish(j, nil, e)
+}
+
+// finish builds the reply, stores it for dedupe and sends it to the caller
+// and to anyone who repeated the id meanwhile.
+func (a *Agent) finish(j *job, result any, e *command.Error) {
+	r := Reply{Command: j.req.Command, Status: "ok", Result: result, Error: e, ReceivedAt: j.received.UTC(), FinishedAt: time.Now().UTC()}
+	if j.req.ID != "" {
+		r.ID = idPtr(j.req.ID)
+	}
+	if e != nil {
+		r.Status = "error"
+	}
+	if !j.started.IsZero() {
+		s := j.started.UTC()
+		r.StartedAt = &s
+	}
+	a.counters.count(e)
+	a.sendReply(j.dest, r, true)
+	if j.req.ID != "" && j.req.Spec != nil {
+		for _, d := range a.dd.finish(j.req.ID, r, time.Now()) {
+			dup := r
+			dup.Duplicate = true
+			a.sendReply(d, dup, false)
+		}
+	}
+	a.kick(a.stateKick)
+}
+
+// sendReply publishes r on <base>/reply/<command> (when common) and on the
+// caller's own response topic: the MQTT 5 Response Topic with Correlation
+// Data echoed, else the body's reply_to.
+func (a *Agent) sendReply(d destination, r Reply, common bool) {
+	payload, err := json.Marshal(r)
+	if err != nil {
+		a.log.Error().Err(err).Str("command", r.Command).Msg("reply not encodable")
+		return
+	}
+	ctx := context.Background()
+	if r.Status == "error" {
+		a.log.Info().Str("command", r.Command).Str("code", string(r.Error.Code)).Str("message", r.Error.Message).Msg("command refused or failed")
+	}
+	name := r.Command
+	if _, ok := a.cat.Lookup(name); !ok {
+		name = "_unknown" // never echo an arbitrary topic level back
+	}
+	if common {
+		a.publish(ctx, a.topics.Reply+name, payload, false)
+	}
+	own := d.responseTopic
+	if own == "" {
+		own = d.replyTo
+	}
+	if own == "" {
+		return
+	}
+	if command.ValidTopic(own) != nil || !a.topics.replyAllowed(own, a.cfg.Prefix, a.cfg.HomeAssistant.Prefix) {
+		a.log.Warn().Str("topic", own).Msg("reply topic refused: it would overwrite telemetry or discovery; use <prefix>/responses/... or <base>/reply/...")
+		return
+	}
+	var props *paho.PublishProperties
+	if d.responseTopic != "" {
+		props = &paho.PublishProperties{CorrelationData: d.correlation, ContentType: "application/json"}
+	}
+	a.publishProps(ctx, own, payload, false, props)
+}
+
+func idPtr(s string) *string { return &s }
