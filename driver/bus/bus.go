@@ -48,10 +48,18 @@ func (c *Config) defaults() {
 // OpenSerial opens path with go.bug.st/serial at baud 8N1. DTR and RTS stay
 // low: raising DTR on open resets Arduino-class adapters (mqtt.md §7).
 func OpenSerial(path string, baud int) (Port, error) {
-	p, err := serial.Open(path, &serial.Mode{
+	mode := &serial.Mode{
 		BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit,
 		InitialStatusBits: &serial.ModemOutputBits{DTR: false, RTS: false},
-	})
+	}
+	p, err := serial.Open(path, mode)
+	var pe *serial.PortError
+	if errors.As(err, &pe) && pe.Code() == serial.InvalidSerialPort {
+		// No modem control lines (a pseudo-terminal, some CDC adapters):
+		// open without touching DTR/RTS.
+		mode.InitialStatusBits = nil
+		p, err = serial.Open(path, mode)
+	}
 	if err != nil {
 		return nil, err
 	}

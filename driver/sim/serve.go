@@ -23,9 +23,12 @@ import (
 //
 // so a host that timestamps its Write and the end of its Read sees the same
 // round trip as on a real bus with a zero-latency adapter (no FTDI latency
-// timer). Sleeps use the Go timer and then spin for the last
-// spinWindow, which keeps the error well under 100 µs on an idle machine.
-const spinWindow = 200 * time.Microsecond
+// timer). Sleeps use the Go timer, a nanosleep and a final spin
+// (sleepUntil), which keeps the error near 0.1 ms.
+const (
+	spinWindow   = 200 * time.Microsecond
+	coarseMargin = 3 * time.Millisecond
+)
 
 // tickEvery is the physics ticker while serving.
 const tickEvery = 5 * time.Millisecond
@@ -189,11 +192,13 @@ func (s *Servo) reply(ctx context.Context, w io.Writer, out outcome, t0 time.Tim
 	return nil
 }
 
-// sleepUntil sleeps on the timer until spinWindow before t, then yields in
-// a loop: the Go timer alone can be late by more than the 0.17 ms a byte
-// takes at 57600 baud.
+// sleepUntil waits until t. The Go timer is only good to about a
+// millisecond on some hosts (measured 0.5-2 ms late here), far more than the
+// 0.17 ms a byte takes at 57600 baud, so it covers only the bulk of a long
+// wait; a nanosleep syscall (good to ~0.1 ms) does the rest and a short spin
+// the last spinWindow.
 func sleepUntil(ctx context.Context, t time.Time) error {
-	if d := time.Until(t) - spinWindow; d > 0 {
+	if d := time.Until(t) - coarseMargin; d > 0 {
 		timer := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -202,10 +207,13 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 		case <-timer.C:
 		}
 	}
+	if d := time.Until(t) - spinWindow; d > 0 {
+		preciseSleep(d)
+	}
 	for time.Now().Before(t) {
 		runtime.Gosched()
 	}
-	return nil
+	return ctx.Err()
 }
 
 // rxBuf is the receive buffer with the arrival time of each chunk, so a
