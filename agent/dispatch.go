@@ -76,7 +76,7 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 		case seenOther:
 			a.sendReply(j.dest, Reply{ID: idPtr(req.ID), Command: req.Command, Status: "error",
 				Error:      command.Errorf(command.CodeBadRequest, "id %q was already used for %s; use a new id per command", req.ID, other),
-				ReceivedAt: now, FinishedAt: time.Now().UTC()}, false)
+				ReceivedAt: now, FinishedAt: time.Now().UTC()}, true)
 			return
 		case seenDone:
 			stored.Duplicate = true
@@ -162,7 +162,7 @@ func (a *Agent) finish(j *job, result any, e *command.Error) {
 		for _, d := range a.dd.finish(j.req.ID, r, time.Now()) {
 			dup := r
 			dup.Duplicate = true
-			a.sendReply(d, dup, false)
+			a.sendReply(d, dup, true)
 		}
 	}
 	a.kick(a.stateKick)

@@ -14,8 +14,9 @@
 // a static-friction threshold does not move it, so the upstream two-stage
 // precise move (dynamixel.md §8) really has to run its pulse stage.
 //
-// Files: config.go (Config, model defaults), table.go (control-table layout
-// and write rules), servo.go (the Servo and its observation API), handle.go
-// (one instruction in, status out), physics.go (motion, current, heat),
-// faults.go, serve.go (the stream loop and wire timing), pipe.go, pty.go.
+// Files: config.go (Config, model defaults), table.go (control-table layout),
+// defaults.go (factory and power-up values), write.go (write rules and side
+// effects), handle.go (one instruction in, one status out), physics.go
+// (motion, current, heat), faults.go, serve.go (stream loop, wire timing),
+// pipe.go, pty.go, control.go (the HTTP fault API of `plate-resort sim`).
 package sim

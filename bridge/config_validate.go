@@ -1,0 +1,161 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+var (
+	deviceRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	prefixRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
+	hotelRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+	workerRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+)
+
+// Validate refuses every invalid value, naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.Prefect.APIURL == "" {
+		bad("prefect.api_url", "empty: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) or prefect.api_url")
+	} else if u, err := url.Parse(c.Prefect.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("prefect.api_url", "%q is not an http(s) URL such as http://127.0.0.1:4200/api", redactURL(c.Prefect.APIURL))
+	} else if u.User != nil {
+		bad("prefect.api_url", "credentials in the URL are not supported; use prefect.auth_string (PREFECT_API_AUTH_STRING) or prefect.api_key")
+	}
+	if c.Prefect.AuthString != "" && !strings.Contains(c.Prefect.AuthString, ":") {
+		bad("prefect.auth_string", "must be user:password, as PREFECT_API_AUTH_STRING")
+	}
+	if strings.ContainsAny(c.Prefect.APIKey+c.Prefect.AuthString, "\r\n") {
+		bad("prefect", "api_key and auth_string must not contain line breaks")
+	}
+	if !workerRe.MatchString(c.WorkPool) {
+		bad("work_pool", "%q must be 1-100 letters, digits, '.', '_' or '-'", c.WorkPool)
+	} else if strings.HasPrefix(strings.ToLower(c.WorkPool), "prefect") {
+		bad("work_pool", "%q: names starting with \"prefect\" are reserved by Prefect", c.WorkPool)
+	}
+	if !workerRe.MatchString(c.WorkerName) {
+		bad("worker_name", "%q must be 1-100 letters, digits, '.', '_' or '-' (Prefect refuses '/' and '%%')", c.WorkerName)
+	}
+	if u, err := url.Parse(c.MQTT.URL); err != nil || u.Host == "" {
+		bad("mqtt.url", "%q is not a broker URL such as mqtt://127.0.0.1:1883", redactURL(c.MQTT.URL))
+	} else if s := u.Scheme; s != "mqtt" && s != "tcp" && s != "tls" && s != "ssl" && s != "mqtts" && s != "ws" && s != "wss" {
+		bad("mqtt.url", "scheme %q: use mqtt, tls, ws or wss", s)
+	}
+	if id := c.ClientID(); len(id) > 128 || !workerRe.MatchString(id) {
+		bad("mqtt.client_id", "%q must be 1-128 letters, digits, '.', '_' or '-' (it is part of the response topic)", id)
+	}
+	if c.MQTT.KeepAlive < time.Second || c.MQTT.KeepAlive > 18*time.Hour {
+		bad("mqtt.keepalive", "%s is outside 1s..18h", c.MQTT.KeepAlive)
+	}
+	if !prefixRe.MatchString(c.Prefix) || len(c.Prefix) > 128 {
+		bad("prefix", "%q must be topic levels of letters, digits, '_' or '-', without wildcards", c.Prefix)
+	}
+	if len(c.Devices) == 0 || len(c.Devices) > 64 {
+		bad("devices", "need 1 to 64 device ids, have %d", len(c.Devices))
+	}
+	seen := map[string]bool{}
+	for _, d := range c.Devices {
+		switch {
+		case !deviceRe.MatchString(d):
+			bad("devices", "%q must be 1-64 letters, digits, '_' or '-'", d)
+		case seen[d]:
+			bad("devices", "%q is listed twice", d)
+		}
+		seen[d] = true
+	}
+	if len(c.Hotels) == 0 || len(c.Hotels) > 64 {
+		bad("hotels", "need 1 to 64 hotel names, have %d", len(c.Hotels))
+	}
+	for _, h := range c.Hotels {
+		if !hotelRe.MatchString(h) {
+			bad("hotels", "%q must be 1-16 letters, digits, '_' or '-'", h)
+		}
+	}
+	if c.MaxSpeed < 1 || c.MaxSpeed > 1023 {
+		bad("max_speed", "%d is outside 1..1023", c.MaxSpeed)
+	}
+	names := make([]string, 0, len(c.Deployments))
+	for n := range c.Deployments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := c.Deployments[n]
+		key := "deployments." + n
+		if _, ok := flowDefByName(n); !ok {
+			bad(key, "unknown flow; known: %s", strings.Join(flowNames(), ", "))
+			continue
+		}
+		if d.Retries < 0 || d.Retries > 10 {
+			bad(key+".retries", "%d is outside 0..10", d.Retries)
+		}
+		if d.RetryDelay < 0 || d.RetryDelay > time.Hour {
+			bad(key+".retry_delay", "%s is outside 0..1h", d.RetryDelay)
+		}
+		if len(d.Schedules) > 10 {
+			bad(key+".schedules", "at most 10, have %d", len(d.Schedules))
+		}
+		for i, s := range d.Schedules {
+			sk := fmt.Sprintf("%s.schedules[%d]", key, i)
+			switch {
+			case (s.Interval == 0) == (s.Cron == ""):
+				bad(sk, "set exactly one of interval or cron")
+			case s.Interval != 0 && (s.Interval < 10*time.Second || s.Interval > 366*24*time.Hour):
+				bad(sk+".interval", "%s is outside 10s..366d", s.Interval)
+			case s.Cron != "" && (len(strings.Fields(s.Cron)) < 5 || len(strings.Fields(s.Cron)) > 6 || len(s.Cron) > 200):
+				bad(sk+".cron", "%q is not a 5-field cron expression such as \"0 6 * * *\"", s.Cron)
+			}
+			if s.Timezone != "" {
+				if _, err := time.LoadLocation(s.Timezone); err != nil || len(s.Timezone) > 64 {
+					bad(sk+".timezone", "%q is not an IANA time zone such as Europe/Paris", s.Timezone)
+				}
+			}
+		}
+	}
+	between := func(key string, v, lo, hi time.Duration, why string) {
+		if v < lo || v > hi {
+			bad(key, "%s is outside %s..%s%s", v, lo, hi, why)
+		}
+	}
+	between("poll_interval", c.PollInterval, 100*time.Millisecond, 10*time.Second, " (deployments show Not Ready when polled less than every 60 s)")
+	between("heartbeat_interval", c.HeartbeatInterval, time.Second, 30*time.Second, " (the worker shows offline after 3 missed heartbeats)")
+	between("command_timeout.motion", c.CommandTimeout.Motion, time.Second, time.Hour, "")
+	between("command_timeout.read", c.CommandTimeout.Read, 100*time.Millisecond, 10*time.Minute, "")
+	between("command_timeout.control", c.CommandTimeout.Control, 100*time.Millisecond, 10*time.Minute, "")
+	between("run_timeout", c.RunTimeout, time.Second, 24*time.Hour, "")
+	between("availability_wait", c.AvailabilityWait, 0, time.Minute, "")
+	between("recover_window", c.RecoverWindow, 0, 24*time.Hour, "")
+	if c.RunTimeout < c.CommandTimeout.Motion {
+		bad("run_timeout", "%s is shorter than command_timeout.motion %s", c.RunTimeout, c.CommandTimeout.Motion)
+	}
+	return errors.Join(errs...)
+}
+
+func flowNames() []string {
+	out := make([]string, len(flowDefs))
+	for i, d := range flowDefs {
+		out[i] = d.Flow
+	}
+	return out
+}
+
+// redactURL drops user info from a URL before it goes into an error.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		if strings.Contains(s, "@") {
+			return "(URL with credentials)"
+		}
+		return s
+	}
+	u.User = url.User("redacted")
+	return u.String()
+}

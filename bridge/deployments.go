@@ -1,0 +1,87 @@
+package bridge
+
+import (
+	"github.com/plate-resort/plate-resort/agent/command"
+)
+
+// resultShape says what a Completed run's data is, so that Python's
+// state.result() returns what the upstream flow returned (§7).
+type resultShape int
+
+const (
+	// resultObject: the agent's result object (activate-hotel, health, ...).
+	resultObject resultShape = iota
+	// resultAngle: the angle as a bare number (upstream get_current_position
+	// returned a float).
+	resultAngle
+)
+
+// flowDef is one upstream plate-RESORT flow and the agent command behind it.
+type flowDef struct {
+	Flow       string // Prefect flow name
+	Deployment string // deployment name on the first device
+	Command    string // agent command
+	// Rename maps a Prefect (upstream) parameter name to the agent's.
+	Rename map[string]string
+	// Accepted are upstream-only parameters: in the Prefect schema, so the
+	// upstream orchestrator's calls validate, but not sent to the agent.
+	Accepted map[string]*command.Schema
+	Result   resultShape
+}
+
+// flowDefs are the upstream deployments (design.md "Prefect side"; upstream
+// plate_resort/workflows/orchestrator.py calls exactly these names and
+// parameters, flows.py defines them).
+var flowDefs = []flowDef{
+	{Flow: "connect", Deployment: "connect", Command: command.Connect,
+		// upstream connect(device, baudrate, motor_id); the agent names the
+		// serial port "port".
+		Rename: map[string]string{"device": "port"}},
+	{Flow: "disconnect", Deployment: "disconnect", Command: command.Disconnect},
+	{Flow: "get-motor-health", Deployment: "health", Command: command.GetHealth},
+	{Flow: "activate-hotel", Deployment: "activate-hotel", Command: command.ActivateHotel},
+	{Flow: "go-home", Deployment: "go-home", Command: command.GoHome},
+	{Flow: "move-to-angle", Deployment: "move-to-angle", Command: command.MoveToAngle},
+	{Flow: "set-speed", Deployment: "set-speed", Command: command.SetSpeed},
+	{Flow: "emergency-stop", Deployment: "emergency-stop", Command: command.EmergencyStop},
+	{Flow: "get-position", Deployment: "get-position", Command: command.GetPosition, Result: resultAngle},
+	{Flow: "get-current-position", Deployment: "get-position", Command: command.GetPosition, Result: resultAngle},
+	{Flow: "reboot", Deployment: "reboot", Command: command.Reboot,
+		// upstream reboot(wait=0.8, reapply=True): the agent waits for the
+		// servo itself (resort.reboot_wait), so wait is accepted and unused.
+		Accepted: map[string]*command.Schema{"wait": {Type: "number", Minimum: f64(0), Maximum: f64(60), Default: 0.8,
+			Description: "accepted for compatibility with the upstream flow; the agent waits for the servo to boot by itself"}}},
+}
+
+func f64(v float64) *float64 { return &v }
+
+// flowDefByName finds a flow by its Prefect flow name.
+func flowDefByName(name string) (*flowDef, bool) {
+	for i := range flowDefs {
+		if flowDefs[i].Flow == name {
+			return &flowDefs[i], true
+		}
+	}
+	return nil, false
+}
+
+// deployment is one registered deployment: a flow on a device.
+type deployment struct {
+	ID     string
+	Name   string // deployment name
+	Device string
+	Def    *flowDef
+	Cfg    DeploymentConfig
+}
+
+// FullName is "flow/deployment", as run_deployment takes it.
+func (d *deployment) FullName() string { return d.Def.Flow + "/" + d.Name }
+
+// deploymentName is the deployment name of def on device; the first device
+// keeps the upstream names.
+func deploymentName(def *flowDef, device string, first bool) string {
+	if first {
+		return def.Deployment
+	}
+	return device
+}
