@@ -105,7 +105,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		ccancel()
 	}
-	cm, err := a.connect(runCtx)
+	// The MQTT connection outlives ctx by the shutdown sequence, so the
+	// final `offline` can still be published before disconnecting.
+	mqttCtx, mqttCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer mqttCancel()
+	cm, err := a.connect(mqttCtx)
 	if err != nil {
 		return fmt.Errorf("MQTT: %w", err)
 	}

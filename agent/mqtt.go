@@ -169,7 +169,7 @@ func (a *Agent) publishProps(ctx context.Context, topic string, payload []byte, 
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := c.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Retain: retain, Payload: payload, Properties: props}); err != nil {
-		a.log.Debug().Err(err).Str("topic", topic).Msg("publish failed")
+		a.log.Warn().Err(err).Str("topic", topic).Msg("publish failed")
 	}
 }
 

@@ -1,0 +1,78 @@
+package bridge
+
+import (
+	"context"
+	"time"
+
+	"github.com/plate-resort/plate-resort/bridge/prefect"
+)
+
+// pollLoop claims due runs: at once when woken by an event, else every
+// poll_interval (the safety net; also what keeps deployments READY, §3).
+func (b *Bridge) pollLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.wake:
+		}
+		b.pollOnce(ctx)
+		t.Reset(b.cfg.PollInterval)
+	}
+}
+
+func (b *Bridge) pollOnce(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// A second ahead only: a later run would be claimed early and then
+	// WAITed (§4 "WaitForScheduledTime"), holding a goroutine for nothing.
+	runs, err := b.pc.GetScheduledFlowRuns(pctx, b.cfg.WorkPool, nil, time.Now().Add(time.Second), prefect.MaxScheduledRunsLimit)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn().Err(err).Msg("polling Prefect for scheduled runs failed")
+		}
+		return
+	}
+	for _, sr := range runs {
+		fr := sr.FlowRun
+		dep, ok := b.deploymentByID(fr.DeploymentID)
+		if !ok {
+			continue // not ours: the pool may be shared (§3)
+		}
+		b.start(ctx, fr, dep, modeClaim)
+	}
+}
+
+// eventsLoop turns Prefect events into wake-ups: a Scheduled run in our pool
+// polls now; a Cancelling run of ours is cancelled now. Events are hints only
+// (§10); the REST API stays the authority.
+func (b *Bridge) eventsLoop(ctx context.Context) {
+	b.mu.Lock()
+	pool := b.poolID
+	b.mu.Unlock()
+	events := b.pc.Subscribe(ctx, prefect.SubscribeOptions{
+		Filter: prefect.EventFilter{
+			Names:      []string{"prefect.flow-run.Scheduled", "prefect.flow-run.Cancelling"},
+			RelatedIDs: []string{"prefect.work-pool." + pool},
+		},
+		OnStatus: func(up bool, err error) {
+			if up {
+				b.log.Debug().Msg("Prefect events websocket connected")
+				b.kickPoll() // whatever was scheduled while it was down
+			} else if ctx.Err() == nil {
+				b.log.Debug().Err(err).Msg("Prefect events websocket down; polling covers the gap")
+			}
+		},
+	})
+	for ev := range events {
+		switch ev.StateType() {
+		case prefect.StateScheduled:
+			b.kickPoll()
+		case prefect.StateCancelling:
+			b.signalCancel(ev.FlowRunID())
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plate-resort/plate-resort/bridge/prefect"
+)
+
+// recoverRuns finds the runs a previous life of this bridge (same worker
+// name) left unfinished and finishes them truthfully: a Running command is
+// re-sent with the same id, which the agent's dedupe answers with the stored
+// reply or by joining the command still running, never by running it twice.
+func (b *Bridge) recoverRuns(ctx context.Context) {
+	ids := b.deploymentIDs()
+	if len(ids) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	active, err := b.pc.FilterFlowRuns(rctx, prefect.FlowRunFilter{DeploymentIDs: ids,
+		StateTypes: []prefect.StateType{prefect.StatePending, prefect.StateRunning, prefect.StateCancelling}})
+	if err != nil {
+		b.log.Warn().Err(err).Msg("could not look for unfinished runs of a previous bridge life")
+		return
+	}
+	retrying, err := b.pc.FilterFlowRuns(rctx, prefect.FlowRunFilter{DeploymentIDs: ids, StateNames: []string{"AwaitingRetry"}})
+	if err != nil {
+		b.log.Warn().Err(err).Msg("could not look for runs awaiting a retry")
+	}
+	n := 0
+	for _, fr := range append(active, retrying...) {
+		dep, ok := b.deploymentByID(fr.DeploymentID)
+		if !ok || fr.State == nil || !b.owns(fr) {
+			continue
+		}
+		mode, ok := b.recoverMode(ctx, fr, dep)
+		if ok && b.start(ctx, fr, dep, mode) {
+			n++
+		}
+	}
+	if n > 0 {
+		b.log.Info().Int("runs", n).Msg("resuming runs left unfinished by a previous bridge life")
+	}
+}
+
+// owns reports whether fr was claimed by a bridge with our worker name.
+func (b *Bridge) owns(fr prefect.FlowRun) bool {
+	if strings.HasPrefix(fr.InfrastructurePID, b.cfg.WorkerName+"/") {
+		return true
+	}
+	return fr.State.Type == prefect.StatePending && fr.State.Message == claimMessage(b.cfg.WorkerName)
+}
+
+func (b *Bridge) recoverMode(ctx context.Context, fr prefect.FlowRun, dep *deployment) (runMode, bool) {
+	switch fr.State.Type {
+	case prefect.StatePending:
+		return modePending, true
+	case prefect.StateCancelling:
+		return modeCancelling, true
+	case prefect.StateScheduled:
+		return modeRetry, fr.State.Name == "AwaitingRetry"
+	case prefect.StateRunning:
+		if age := time.Since(fr.State.Timestamp); age > b.cfg.RecoverWindow {
+			r := &run{b: b, fr: fr, dep: dep, rl: newRunLog(b.pc, b.log, fr.ID), runCount: fr.RunCount}
+			r.finish(ctx, prefect.Crashed(fmt.Sprintf(
+				"the bridge restarted %s after this run started, more than recover_window %s: the device may no longer remember command %s, so it was not re-sent and the outcome is unknown; check the device's state",
+				age.Round(time.Second), b.cfg.RecoverWindow, r.commandID())))
+			r.rl.close()
+			return 0, false
+		}
+		return modeRunning, true
+	}
+	return 0, false
+}

@@ -1,0 +1,165 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/bridge/prefect"
+)
+
+// PoolType is the work pool type the bridge creates: a custom type keeps a
+// Python `prefect worker start --pool` from silently joining (§14.8).
+const PoolType = "plate-resort-mqtt"
+
+// catalog returns the command specs for device: the agent's own catalogue
+// from its retained info when seen, else one built from the config.
+func (b *Bridge) catalog(device string) (map[string]*command.Spec, int) {
+	st, _ := b.devs.get(device)
+	specs := st.Commands
+	if len(specs) == 0 {
+		specs = command.New(command.Options{Hotels: b.cfg.Hotels, MaxSpeed: b.cfg.MaxSpeed}).Specs()
+	}
+	out := make(map[string]*command.Spec, len(specs))
+	for _, s := range specs {
+		out[s.Name] = s
+	}
+	return out, st.InfoSeq
+}
+
+// register creates or updates the pool, the flows and every deployment. It
+// is idempotent: flows and deployments are upserts (§8).
+func (b *Bridge) register(ctx context.Context) error {
+	pool, err := b.pc.EnsureWorkPool(ctx, b.cfg.WorkPool, PoolType,
+		"plate-resort carousels over MQTT: runs are executed by the plate-resort bridge, not by a Python worker")
+	if err != nil {
+		return fmt.Errorf("work pool %s: %w", b.cfg.WorkPool, err)
+	}
+	if pool.Type != PoolType {
+		b.log.Warn().Str("pool", pool.Name).Str("type", pool.Type).
+			Msg("work pool exists with another type; if Python workers poll it they will try to run the bridge's deployments")
+	}
+	b.mu.Lock()
+	b.poolID = pool.ID
+	b.mu.Unlock()
+	for i, dev := range b.cfg.Devices {
+		if err := b.registerDevice(ctx, dev, i == 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bridge) registerDevice(ctx context.Context, dev string, first bool) error {
+	specs, seq := b.catalog(dev)
+	source := "config (no retained info from the agent yet)"
+	if seq > 0 {
+		source = "the agent's retained info"
+	}
+	n := 0
+	for i := range flowDefs {
+		def := &flowDefs[i]
+		spec, ok := specs[def.Command]
+		if !ok {
+			b.log.Warn().Str("device", dev).Str("command", def.Command).Msg("the agent does not offer this command; deployment not registered")
+			continue
+		}
+		flow, err := b.upsertFlow(ctx, def.Flow)
+		if err != nil {
+			return err
+		}
+		dc := b.cfg.Deployments[def.Flow]
+		name := deploymentName(def, dev, first)
+		d, err := b.pc.UpsertDeployment(ctx, prefect.DeploymentSpec{
+			Name: name, FlowID: flow, WorkPoolName: b.cfg.WorkPool,
+			Description: fmt.Sprintf("%s on %s: MQTT command %s (%s).", spec.Description, dev, def.Command, spec.Kind),
+			Tags:        []string{"plate-resort", dev, string(spec.Kind)},
+			Entrypoint:  "mqtt://" + b.cfg.Prefix + "/" + dev + "/cmd/" + def.Command,
+			Parameters:  map[string]any{}, ParameterSchema: buildSchema(def, spec), EnforceParameterSchema: true,
+			Schedules: schedules(dc.Schedules), Paused: dc.Paused,
+		})
+		if err != nil {
+			return fmt.Errorf("deployment %s/%s: %w", def.Flow, name, err)
+		}
+		b.mu.Lock()
+		b.deps[d.ID] = &deployment{ID: d.ID, Name: name, Device: dev, Def: def, Cfg: dc}
+		b.mu.Unlock()
+		n++
+	}
+	b.mu.Lock()
+	b.regSeq[dev] = seq
+	b.mu.Unlock()
+	b.log.Info().Str("device", dev).Int("deployments", n).Str("schemas_from", source).Str("pool", b.cfg.WorkPool).Msg("deployments registered")
+	return nil
+}
+
+func (b *Bridge) upsertFlow(ctx context.Context, name string) (string, error) {
+	b.mu.Lock()
+	id, ok := b.flows[name]
+	b.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	f, err := b.pc.UpsertFlow(ctx, name, []string{"plate-resort"})
+	if err != nil {
+		return "", fmt.Errorf("flow %s: %w", name, err)
+	}
+	b.mu.Lock()
+	b.flows[name] = f.ID
+	b.mu.Unlock()
+	return f.ID, nil
+}
+
+func schedules(in []ScheduleConfig) []prefect.Schedule {
+	var out []prefect.Schedule
+	for _, s := range in {
+		out = append(out, prefect.Schedule{Interval: s.Interval, Cron: s.Cron, Timezone: s.Timezone})
+	}
+	return out
+}
+
+// reregisterOnInfo updates a device's deployments when its agent publishes a
+// different command catalogue (new hotels, ports, speed limit), so the
+// Prefect form always matches what the agent accepts.
+func (b *Bridge) reregisterOnInfo(ctx context.Context) {
+	for {
+		_, ch := b.devs.get("")
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+		for i, dev := range b.cfg.Devices {
+			st, _ := b.devs.get(dev)
+			b.mu.Lock()
+			old := b.regSeq[dev]
+			b.mu.Unlock()
+			if st.InfoSeq == old {
+				continue
+			}
+			if err := b.registerDevice(ctx, dev, i == 0); err != nil {
+				b.log.Warn().Err(err).Str("device", dev).Msg("could not update deployments from the agent's info; will retry on the next change")
+			}
+		}
+	}
+}
+
+// heartbeatLoop keeps the worker ONLINE and the pool READY (§2).
+func (b *Bridge) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(b.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		hctx, cancel := context.WithTimeout(ctx, b.cfg.HeartbeatInterval)
+		err := b.pc.WorkerHeartbeat(hctx, b.cfg.WorkPool, b.cfg.WorkerName, b.cfg.HeartbeatInterval)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn().Err(err).Msg("worker heartbeat failed")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"github.com/plate-resort/plate-resort/agent"
+	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/driver/sim"
+	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/config"
+	"github.com/plate-resort/plate-resort/internal/logging"
+)
+
+func init() {
+	register("up", "all-in-one dev setup: embedded broker + simulated servo + agent (+ bridge with a Prefect URL)", runUp)
+}
+
+// upConfig is configs/up.yaml: one section per part.
+type upConfig struct {
+	Broker broker.Config   `koanf:"broker"`
+	Sim    simSection      `koanf:"sim"`
+	Agent  agent.Config    `koanf:"agent"`
+	Bridge bridgeSection   `koanf:"bridge"`
+	Log    logging.Options `koanf:"log"`
+}
+
+type simSection struct {
+	Link     string  `koanf:"link"` // symlink to the pty; empty: a fresh temp dir
+	Baud     int     `koanf:"baud"`
+	Deadband float64 `koanf:"deadband"`
+	Position float64 `koanf:"position"`
+}
+
+func upDefaults() upConfig {
+	c := upConfig{Broker: broker.DefaultConfig(), Agent: agent.Defaults(), Sim: simSection{Baud: 57600, Deadband: float64(sim.DefaultDeadband)}, Bridge: bridgeDefaults()}
+	c.Log = logging.Options{Level: "info", Format: "auto"}
+	return c
+}
+
+func runUp(ctx context.Context, args []string) error {
+	def := upDefaults()
+	fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
+	path := fs.StringP("config", "c", "", "YAML config file (example: configs/up.yaml)")
+	fs.String("broker.listeners.tcp.address", def.Broker.Listeners.TCP.Address, "embedded broker address")
+	fs.String("sim.link", "", "symlink to the simulated servo's pty (default: a temp dir)")
+	fs.String("bridge.prefect.api_url", "", "Prefect API URL (e.g. http://127.0.0.1:4200/api); starts the bridge too (also PREFECT_API_URL)")
+	fs.String("log.level", def.Log.Level, "trace, debug, info, warn or error")
+	fs.String("log.format", def.Log.Format, "auto, json or console")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: plate-resort up [-c configs/up.yaml] [flags]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := def
+	if err := config.Load(config.Source{Path: *path, Flags: fs}, &cfg); err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.Log, os.Stderr)
+	if err != nil {
+		return err
+	}
+
+	// Broker.
+	b, err := broker.New(cfg.Broker, log.With().Str("part", "broker").Logger().Level(zerolog.WarnLevel))
+	if err != nil {
+		return err
+	}
+	if err := b.Start(); err != nil {
+		return err
+	}
+	defer b.Close()
+	addr := b.TCPAddr()
+
+	// Simulated servo on a pseudo-terminal, reached through the real
+	// serial library like a U2D2 adapter.
+	link := cfg.Sim.Link
+	if link == "" {
+		dir, err := os.MkdirTemp("", "plate-resort-up-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		link = filepath.Join(dir, "servo")
+	}
+	db := xseries.Degrees(cfg.Sim.Deadband)
+	if db == 0 {
+		db = -1
+	}
+	servo := sim.New(sim.Config{Baud: cfg.Sim.Baud, Deadband: db, InitialPosition: xseries.Degrees(cfg.Sim.Position), Seed: time.Now().UnixNano()})
+	simCtx, simCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer simCancel()
+	p, err := sim.ListenPTY(simCtx, servo, link)
+	if err != nil {
+		return fmt.Errorf("simulated servo: %w", err)
+	}
+	defer p.Close()
+
+	// Agent.
+	acfg := cfg.Agent
+	acfg.MQTT.URL = "mqtt://" + addr
+	acfg.Resort.Device = link
+	a, err := agent.New(acfg, log.With().Str("part", "agent").Logger(), agent.Options{})
+	if err != nil {
+		return err
+	}
+	agentCtx, agentCancel := context.WithCancel(context.WithoutCancel(ctx))
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Run(agentCtx) }()
+
+	// Bridge, when a Prefect API is configured.
+	bridgeDone, bridgeCancel, err := startBridge(ctx, cfg.Bridge, "mqtt://"+addr, acfg, log)
+	if err != nil {
+		agentCancel()
+		<-agentDone
+		return err
+	}
+
+	host, port, _ := net.SplitHostPort(addr)
+	base := acfg.Prefix + "/" + acfg.Device
+	fmt.Printf(`plate-resort is up: broker mqtt://%s, simulated servo on %s (%s)%s
+
+Watch everything:
+  mosquitto_sub -h %s -p %s -t '%s/#' -v
+Turn to hotel B:
+  mosquitto_pub -h %s -p %s -t %s/cmd/activate_hotel -m B
+Ask for the position (MQTT 5 request/response):
+  mosquitto_rr -h %s -p %s -t %s/cmd/get_position -e %s/responses/me/1 -n -W 5
+Emergency stop, then reset:
+  mosquitto_pub -h %s -p %s -t %s/cmd/emergency_stop -n ; mosquitto_pub -h %s -p %s -t %s/cmd/reset -n
+
+Ctrl-C stops everything.
+`, addr, p.Path(), link, bridgeNote(cfg.Bridge), host, port, base, host, port, base, host, port, base, acfg.Prefix, host, port, base, host, port, base)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-agentDone:
+		agentDone = nil
+	}
+	if bridgeCancel != nil {
+		bridgeCancel()
+		<-bridgeDone
+	}
+	agentCancel()
+	if agentDone != nil {
+		if err := <-agentDone; err != nil && !errors.Is(err, context.Canceled) {
+			runErr = err
+		}
+	}
+	return runErr
+}
