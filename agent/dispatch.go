@@ -185,25 +185,25 @@ func (a *Agent) sendReply(d destination, r Reply, common bool) {
 	if _, ok := a.cat.Lookup(name); !ok {
 		name = "_unknown" // never echo an arbitrary topic level back
 	}
-	if common {
-		a.publish(ctx, a.topics.Reply+name, payload, false)
-	}
+	// The caller's own topic first: that is who is waiting.
 	own := d.responseTopic
 	if own == "" {
 		own = d.replyTo
 	}
-	if own == "" {
-		return
+	if own != "" {
+		if command.ValidTopic(own) != nil || !a.topics.replyAllowed(own, a.cfg.Prefix, a.cfg.HomeAssistant.Prefix) {
+			a.log.Warn().Str("topic", own).Msg("reply topic refused: it would overwrite telemetry or discovery; use <prefix>/responses/... or <base>/reply/...")
+		} else {
+			var props *paho.PublishProperties
+			if d.responseTopic != "" {
+				props = &paho.PublishProperties{CorrelationData: d.correlation, ContentType: "application/json"}
+			}
+			a.publishProps(ctx, own, payload, false, props)
+		}
 	}
-	if command.ValidTopic(own) != nil || !a.topics.replyAllowed(own, a.cfg.Prefix, a.cfg.HomeAssistant.Prefix) {
-		a.log.Warn().Str("topic", own).Msg("reply topic refused: it would overwrite telemetry or discovery; use <prefix>/responses/... or <base>/reply/...")
-		return
+	if common {
+		a.publish(ctx, a.topics.Reply+name, payload, false)
 	}
-	var props *paho.PublishProperties
-	if d.responseTopic != "" {
-		props = &paho.PublishProperties{CorrelationData: d.correlation, ContentType: "application/json"}
-	}
-	a.publishProps(ctx, own, payload, false, props)
 }
 
 func idPtr(s string) *string { return &s }

@@ -72,6 +72,12 @@ type Config struct {
 	ActiveHotelWindow float64 `koanf:"active_hotel_window"`
 	// RebootWait is how long the servo needs after Reboot (upstream 0.8 s).
 	RebootWait float64 `koanf:"reboot_wait"`
+	// ReturnDelayUS is the Return Delay Time (register 9) connect sets, in
+	// µs (2 µs steps, 0..508). The factory 500 µs adds half a millisecond
+	// to every transaction; 0 is what ROBOTIS suggests for speed. It is an
+	// EEPROM item, written (with torque off) only when it differs. -1 leaves
+	// the servo's setting alone.
+	ReturnDelayUS int `koanf:"return_delay_us"`
 }
 
 // Defaults are upstream plate-RESORT's defaults.yaml values.
@@ -193,6 +199,9 @@ func (c Config) Validate() error {
 	}
 	if c.LatencyMS < 0 || c.LatencyMS > 255 {
 		bad("latency_ms", "%d is outside 0..255", c.LatencyMS)
+	}
+	if c.ReturnDelayUS < -1 || c.ReturnDelayUS > 508 {
+		bad("return_delay_us", "%d is outside -1..508 (-1 leaves the servo's setting)", c.ReturnDelayUS)
 	}
 	if c.ReadRetries < 0 || c.ReadRetries > 10 {
 		bad("read_retries", "%d is outside 0..10", c.ReadRetries)

@@ -172,6 +172,9 @@ func (r *Resort) prepare(ctx context.Context) (ConnectResult, error) {
 		r.speed = int(velLim)
 	}
 	r.mu.Unlock()
+	if err := r.applyReturnDelay(ctx, cfg.ReturnDelayUS); err != nil {
+		return ConnectResult{}, err
+	}
 	if !r.estop.Load() {
 		if err := r.enterPositionMode(ctx); err != nil {
 			return ConnectResult{}, err
@@ -190,6 +193,28 @@ func (r *Resort) prepare(ctx context.Context) (ConnectResult, error) {
 		Firmware: int(info.Firmware), Position: pos, Speed: speed,
 		LatencyMS: float64(b.Latency()) / float64(time.Millisecond), HardwareErrs: hw.Names(),
 	}, nil
+}
+
+// applyReturnDelay writes Return Delay Time when it differs from us
+// (EEPROM: only with torque off, and only when needed, to spare the EEPROM).
+func (r *Resort) applyReturnDelay(ctx context.Context, us int) error {
+	if us < 0 || r.estop.Load() {
+		return nil
+	}
+	want := int64(us / xseries.ReturnDelayUnitMicros)
+	have, err := r.readInt(ctx, xseries.ReturnDelayTime)
+	if err != nil || have == want {
+		return err
+	}
+	if err := r.write(ctx, xseries.TorqueEnable, 0); err != nil {
+		return err
+	}
+	r.setTorque(false)
+	if err := r.write(ctx, xseries.ReturnDelayTime, want); err != nil {
+		return err
+	}
+	r.log.Info().Int64("from_us", have*xseries.ReturnDelayUnitMicros).Int("to_us", us).Msg("return delay time set")
+	return nil
 }
 
 // Reconnect reopens the port after an unplug and re-applies the connect

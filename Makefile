@@ -1,0 +1,68 @@
+# plate-resort: `make run` starts the whole thing on the simulator, `make test`
+# runs every test with the real parts it needs (mosquitto, a Prefect server).
+
+GO          ?= go
+BIN         := bin/plate-resort
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X github.com/plate-resort/plate-resort/internal/buildinfo.Version=$(VERSION)
+PREFECT_VENV ?= .cache/prefect-venv
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test test-deps fuzz bench cross vet fmt check clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/plate-resort
+
+## run: embedded broker + simulated servo + agent on loopback (no hardware, no Prefect).
+run:
+	$(GO) run ./cmd/plate-resort up -c configs/up.yaml
+
+## test-deps: install what the end-to-end tests use (mosquitto via apt when root,
+## a pinned Prefect server in a local venv).
+test-deps:
+	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients) >/dev/null; \
+		else echo "mosquitto missing: sudo apt-get install mosquitto mosquitto-clients (tests needing it will skip)"; fi; \
+	fi
+	@if command -v python3 >/dev/null; then ./.ci/prefect-venv.sh $(PREFECT_VENV) >/dev/null; \
+	else echo "python3 missing: the Prefect end-to-end tests will skip"; fi
+
+## test: go vet, gofmt, and every test with the race detector (CGO is needed for -race).
+test: test-deps
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	PLATE_RESORT_PREFECT=$${PLATE_RESORT_PREFECT:-$(abspath $(PREFECT_VENV))/bin/prefect} \
+		CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+## fuzz: each fuzz target for a short bounded time.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 15s ./driver/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 15s ./agent/command
+	$(GO) test -run '^$$' -fuzz '^FuzzServeBytes$$' -fuzztime 15s ./driver/sim
+	$(GO) test -run '^$$' -fuzz '^FuzzCovers$$' -fuzztime 10s ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime 10s ./bridge/prefect
+
+## bench: codec, pty round trip, agent MQTT round trip and e-stop latency, broker vs mosquitto.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./driver/protocol
+	$(GO) test -run '^$$' -bench PTYRead -benchtime 3s ./driver/sim
+	$(GO) run ./agent/cmd/agentbench
+	$(GO) run ./broker/cmd/brokerbench
+	@ls -l $(BIN) | awk '{printf "binary size: %.1f MB\n", $$5/1e6}'
+
+## cross: Raspberry Pi binaries (64-bit and 32-bit ARMv7), CGO off.
+cross:
+	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-arm64 ./cmd/plate-resort
+	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-armv7 ./cmd/plate-resort
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin
