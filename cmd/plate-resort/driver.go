@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/plate-resort/plate-resort/driver/resort"
+	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/config"
+	"github.com/plate-resort/plate-resort/internal/logging"
+)
+
+func init() {
+	register("driver", "diagnose a servo: ping, model, firmware, position, health; optionally move", runDriver)
+}
+
+// driverConfig reuses the agent config file's resort: section.
+type driverConfig struct {
+	Resort resort.Config   `koanf:"resort"`
+	Log    logging.Options `koanf:"log"`
+}
+
+// runDriver is the Go counterpart of upstream's test_dxl_ping.py and
+// test_motor_health.py: talk to the servo directly, no MQTT.
+func runDriver(ctx context.Context, args []string) error {
+	def := driverConfig{Resort: resort.Defaults(), Log: logging.Options{Level: "warn", Format: "auto"}}
+	fs := pflag.NewFlagSet("driver", pflag.ContinueOnError)
+	path := fs.StringP("config", "c", "", "YAML file with a resort: section (configs/agent.yaml works)")
+	fs.String("resort.device", def.Resort.Device, "serial port")
+	fs.Int("resort.baudrate", def.Resort.Baudrate, "baud rate")
+	fs.Int("resort.motor_id", def.Resort.MotorID, "Dynamixel id")
+	move := fs.Float64("move", -1, "move to this angle (degrees, 0..360) after the report")
+	hotel := fs.String("hotel", "", "move to this hotel after the report")
+	plain := fs.Bool("plain", false, "plain position move instead of the precise two-stage move")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: plate-resort driver [--resort.device /dev/ttyUSB0] [--move 90 | --hotel B] [--json]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := def
+	if err := config.Load(config.Source{Path: *path, Flags: fs}, &cfg); err != nil {
+		return err
+	}
+	if err := cfg.Resort.Validate(); err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.Log, os.Stderr)
+	if err != nil {
+		return err
+	}
+	r := resort.New(cfg.Resort, log, resort.Options{})
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := r.Connect(cctx, resort.ConnectOptions{})
+	if err != nil {
+		return fmt.Errorf("%w\nchecklist: 12 V motor power on? right port, baud rate and id? user in the dialout group? brltty not grabbing the adapter?", err)
+	}
+	defer func() { _ = r.Disconnect(context.Background()) }()
+	h, err := r.Health(cctx)
+	if err != nil {
+		return err
+	}
+	hotelNow, _, _ := r.ActiveHotel(cctx)
+	report := map[string]any{"servo": conn, "health": h, "active_hotel": hotelNow, "link": r.Link()}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(report)
+	} else {
+		fmt.Printf("servo      %s (model %d), firmware %d, id %d on %s at %d baud\n", conn.Model, conn.ModelNumber, conn.Firmware, conn.MotorID, conn.Device, conn.Baudrate)
+		fmt.Printf("latency    %.0f ms adapter latency timer\n", conn.LatencyMS)
+		fmt.Printf("position   %.2f° (hotel %q)\n", float64(h.Position), hotelNow)
+		cur := "n/a"
+		if h.CurrentMA != nil {
+			cur = fmt.Sprintf("%.1f mA", *h.CurrentMA)
+		}
+		fmt.Printf("health     %.0f °C, %.1f V, %s, torque %v, hardware error %s\n", h.TemperatureC, h.VoltageV, cur, h.Torque, xseries.HardwareError(h.HardwareError.Raw))
+		for _, w := range h.Warnings {
+			fmt.Printf("warning    %s\n", w)
+		}
+	}
+	if *move < 0 && *hotel == "" {
+		return nil
+	}
+	mctx, mcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer mcancel()
+	var res resort.MoveResult
+	if *hotel != "" {
+		res, err = r.ActivateHotel(mctx, *hotel, !*plain, resort.PreciseOverrides{})
+	} else {
+		res, err = r.MoveToAngle(mctx, xseries.Degrees(*move), !*plain, resort.PreciseOverrides{})
+	}
+	fmt.Printf("move       success %v, %s, final %.2f° (error %.2f°), %d pulses, %.2f s\n", res.Success, res.Reason, float64(res.FinalAngle), res.FinalError, res.Pulses, res.DurationS)
+	return err
+}
