@@ -3,13 +3,15 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
 )
 
 // ErrPortClosed is returned by PipePort after Close or stop.
-var ErrPortClosed = errors.New("simulated serial port is closed")
+// It wraps io.ErrClosedPipe so the bus recognises a vanished adapter.
+var ErrPortClosed = fmt.Errorf("simulated serial port is closed: %w", io.ErrClosedPipe)
 
 // PipePort is the host end of an in-memory serial link to a Servo. It
 // satisfies the driver's bus.Port (io.ReadWriteCloser, SetReadTimeout with

@@ -1,0 +1,199 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plate-resort/plate-resort/driver/bus"
+	"github.com/plate-resort/plate-resort/driver/protocol"
+	"github.com/plate-resort/plate-resort/driver/sim"
+	"github.com/plate-resort/plate-resort/driver/xseries"
+)
+
+func newSimBus(t *testing.T, baud int) (*bus.Bus, *sim.Servo) {
+	t.Helper()
+	s := sim.New(sim.Config{Baud: baud})
+	port, stop := sim.Pipe(s)
+	t.Cleanup(stop)
+	return bus.New(port, bus.Config{Port: "pipe", Baud: max(baud, 57600), Latency: time.Millisecond}, zerolog.Nop()), s
+}
+
+func TestWireTime(t *testing.T) {
+	if got := bus.WireTime(29, 57600); got < 5034*time.Microsecond || got > 5036*time.Microsecond {
+		t.Fatalf("29 bytes at 57600 = %s, want 5.035 ms (dynamixel.md §7)", got)
+	}
+	if got := bus.WireTime(29, 1_000_000); got != 290*time.Microsecond {
+		t.Fatalf("29 bytes at 1M = %s", got)
+	}
+}
+
+func TestReadWriteAndSignedDecode(t *testing.T) {
+	b, s := newSimBus(t, 0)
+	ctx := context.Background()
+	info, err := b.Ping(ctx, 1)
+	if err != nil || info.Model != 1030 {
+		t.Fatalf("ping %+v %v", info, err)
+	}
+	if err := b.Write(ctx, 1, xseries.TorqueEnable.Addr, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := b.Read(ctx, 1, xseries.PresentPosition.Addr, 4)
+	if err != nil || len(data) != 4 {
+		t.Fatalf("read %v %v", data, err)
+	}
+	if s.WriteCount(xseries.TorqueEnable.Addr) != 1 {
+		t.Fatal("write not counted at the servo")
+	}
+	// Device errors are typed.
+	if err := b.Write(ctx, 1, xseries.OperatingMode.Addr, []byte{3}); !errors.Is(err, protocol.ErrAccess) {
+		t.Fatalf("EEPROM write with torque on: %v", err)
+	}
+	if _, err := b.Read(ctx, 1, 0, 0); err == nil {
+		t.Fatal("zero-length read accepted")
+	}
+	if err := b.FactoryReset(ctx, 1, protocol.ResetAll, false); !errors.Is(err, bus.ErrForceRequired) {
+		t.Fatalf("factory reset without force: %v", err)
+	}
+}
+
+func TestSyncReadAndWrite(t *testing.T) {
+	b, _ := newSimBus(t, 0)
+	ctx := context.Background()
+	out, err := b.SyncRead(ctx, xseries.PresentTemperature.Addr, 1, 1)
+	if err != nil || len(out[1]) != 1 || out[1][0] < 20 {
+		t.Fatalf("sync read %v %v", out, err)
+	}
+	if err := b.SyncWrite(ctx, xseries.LED.Addr, protocol.SyncData{ID: 1, Data: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if d, _ := b.Read(ctx, 1, xseries.LED.Addr, 1); len(d) != 1 || d[0] != 1 {
+		t.Fatalf("LED after sync write: %v", d)
+	}
+}
+
+func TestAlertIsNotAFailure(t *testing.T) {
+	b, s := newSimBus(t, 0)
+	s.TriggerOverload()
+	ctx := context.Background()
+	data, err := b.Read(ctx, 1, xseries.PresentPosition.Addr, 4)
+	if err != nil || len(data) != 4 {
+		t.Fatalf("read with alert set: %v (data is valid; dynamixel.md §4)", err)
+	}
+	if !b.TakeAlert() || b.TakeAlert() {
+		t.Fatal("alert not reported once")
+	}
+}
+
+// While a caller keeps the bus busy with reads, a priority write (the
+// emergency stop) waits for at most the transaction on the wire.
+func TestPriorityWriteOvertakesWaitingCallers(t *testing.T) {
+	b, s := newSimBus(t, 57600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ { // four greedy readers queueing for the bus
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				_, _ = b.Read(ctx, 1, xseries.PresentPosition.Addr, 4)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	var worst time.Duration
+	for i := 0; i < 10; i++ {
+		start := time.Now()
+		if err := b.WriteNow(ctx, 1, xseries.TorqueEnable.Addr, []byte{0}); err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, time.Since(start))
+		time.Sleep(7 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	// One read (~5.7 ms) possibly on the wire plus our own write (~4.7 ms);
+	// four queued readers ahead of us would be ~28 ms.
+	if limit := 14 * time.Millisecond; worst > limit {
+		t.Fatalf("priority write took up to %s behind busy readers, want < %s", worst, limit)
+	}
+	if s.WriteCount(xseries.TorqueEnable.Addr) != 10 {
+		t.Fatal("writes lost")
+	}
+}
+
+func TestGateRefusesUnderTheBusLock(t *testing.T) {
+	b, s := newSimBus(t, 0)
+	latched := errors.New("latched")
+	err := b.WriteIf(context.Background(), 1, xseries.GoalPosition.Addr, []byte{0, 0, 0, 0}, func() error { return latched })
+	if !errors.Is(err, latched) || s.WriteCount(xseries.GoalPosition.Addr) != 0 {
+		t.Fatalf("gate: %v, writes %d", err, s.WriteCount(xseries.GoalPosition.Addr))
+	}
+}
+
+func TestDisconnectIsTypedAndReopenRecovers(t *testing.T) {
+	s := sim.New(sim.Config{})
+	port, stop := sim.Pipe(s)
+	opens := 0
+	b := bus.New(port, bus.Config{Port: "pipe", Latency: time.Millisecond, Open: func(string, int) (bus.Port, error) {
+		opens++
+		if opens == 1 {
+			return nil, fmt.Errorf("no such device")
+		}
+		p, st := sim.Pipe(s)
+		t.Cleanup(st)
+		return p, nil
+	}}, zerolog.Nop())
+	ctx := context.Background()
+	stop() // the adapter vanishes
+	if _, err := b.Ping(ctx, 1); !errors.Is(err, bus.ErrDisconnected) {
+		t.Fatalf("after unplug: %v", err)
+	}
+	if b.Connected() {
+		t.Fatal("still connected")
+	}
+	start := time.Now()
+	if _, err := b.Ping(ctx, 1); !errors.Is(err, bus.ErrDisconnected) || time.Since(start) > 10*time.Millisecond {
+		t.Fatalf("not failing fast: %v", err)
+	}
+	if err := b.Reopen(ctx); err == nil {
+		t.Fatal("reopen with the device still gone succeeded")
+	}
+	if err := b.Reopen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ping(ctx, 1); err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if st := b.Stats(); st.Reconnects != 1 || st.Errors < 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTimeoutFlushesAndCounts(t *testing.T) {
+	b, s := newSimBus(t, 0)
+	s.SetUnplugged(true)
+	start := time.Now()
+	_, err := b.Ping(context.Background(), 1)
+	if !errors.Is(err, bus.ErrTimeout) {
+		t.Fatalf("silent servo: %v", err)
+	}
+	// 3 attempts (2 retries) of about 2 x 1 ms latency + 2 ms + wire each.
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Fatalf("timeout took %s", d)
+	}
+	if st := b.Stats(); st.Timeouts != 1 && st.Timeouts != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	s.SetUnplugged(false)
+	if _, err := b.Ping(context.Background(), 1); err != nil {
+		t.Fatalf("after timeout: %v", err)
+	}
+}

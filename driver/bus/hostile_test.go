@@ -1,0 +1,129 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plate-resort/plate-resort/driver/protocol"
+)
+
+// scripted is a Port that answers every write with canned bytes, split in
+// chunks: the one place a fake is right, because no real servo can be made
+// to send exactly these hostile byte sequences.
+type scripted struct {
+	mu     sync.Mutex
+	reply  [][]byte
+	queue  [][]byte
+	closed bool
+}
+
+func (s *scripted) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append([][]byte(nil), s.reply...)
+	return len(p), nil
+}
+
+func (s *scripted) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	if len(s.queue) == 0 {
+		s.mu.Unlock()
+		time.Sleep(time.Millisecond) // like a read timeout: (0, nil)
+		return 0, nil
+	}
+	c := s.queue[0]
+	n := copy(p, c)
+	if n < len(c) {
+		s.queue[0] = c[n:]
+	} else {
+		s.queue = s.queue[1:]
+	}
+	s.mu.Unlock()
+	return n, nil
+}
+
+func (s *scripted) Close() error                       { return nil }
+func (s *scripted) SetReadTimeout(time.Duration) error { return nil }
+func (s *scripted) ResetInputBuffer() error {
+	s.mu.Lock()
+	s.queue = nil
+	s.mu.Unlock()
+	return nil
+}
+
+func scriptedBus(chunks ...[]byte) *Bus {
+	return New(&scripted{reply: chunks}, Config{Port: "script", Latency: time.Millisecond}, zerolog.Nop())
+}
+
+func TestHostileSerialBytes(t *testing.T) {
+	good := protocol.Status(1, 0, []byte{0xA6, 0, 0, 0}).Marshal()
+	other := protocol.Status(2, 0, []byte{1, 2, 3, 4}).Marshal()
+	badCRC := append([]byte(nil), good...)
+	badCRC[len(badCRC)-1] ^= 0x55
+	short := protocol.Status(1, 0, []byte{0xA6}).Marshal()
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		chunks [][]byte
+		want   error // nil: valid data 0xA6
+	}{
+		{"garbage then reply", [][]byte{{0x00, 0x13, 0xFF, 0x42}, good}, nil},
+		{"reply split byte by byte", splitEach(good), nil},
+		{"another id first", [][]byte{other, good}, nil},
+		{"bad CRC only", [][]byte{badCRC}, ErrCorrupt},
+		{"bad CRC then good", [][]byte{badCRC, good}, nil},
+		{"wrong data length", [][]byte{short}, ErrCorrupt},
+		{"huge length field", [][]byte{{0xFF, 0xFF, 0xFD, 0x00, 0x01, 0xFF, 0xFF, 0x55, 0x00}}, ErrCorrupt},
+		{"noise only", [][]byte{make([]byte, 300)}, ErrTimeout},
+		{"silence", nil, ErrTimeout},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := scriptedBus(c.chunks...)
+			b.cfg.ReadRetries = 0
+			data, err := b.Read(ctx, 1, 132, 4)
+			if c.want == nil {
+				if err != nil || data[0] != 0xA6 {
+					t.Fatalf("got %v %v", data, err)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func splitEach(b []byte) [][]byte {
+	out := make([][]byte, len(b))
+	for i := range b {
+		out[i] = b[i : i+1]
+	}
+	return out
+}
+
+// FuzzReceive: whatever bytes come back, a transaction ends with data of
+// the right length or an error, within its deadline, and never panics.
+func FuzzReceive(f *testing.F) {
+	f.Add(protocol.Status(1, 0, []byte{1, 2, 3, 4}).Marshal())
+	f.Add([]byte{0xFF, 0xFF, 0xFD, 0x00, 0x01, 0x08, 0x00, 0x55, 0x80})
+	f.Add([]byte{0xFF, 0xFF, 0xFD, 0xFD, 0xFF, 0xFF, 0xFD, 0x00})
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		b := scriptedBus(reply)
+		b.cfg.ReadRetries = 0
+		start := time.Now()
+		data, err := b.Read(context.Background(), 1, 132, 4)
+		if err == nil && len(data) != 4 {
+			t.Fatalf("accepted %d data bytes", len(data))
+		}
+		if time.Since(start) > time.Second {
+			t.Fatal("transaction overran its deadline")
+		}
+	})
+}
