@@ -41,6 +41,7 @@ test: test-deps
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 15s ./driver/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 15s ./agent/command
+	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 10s ./driver/bus
 	$(GO) test -run '^$$' -fuzz '^FuzzServeBytes$$' -fuzztime 15s ./driver/sim
 	$(GO) test -run '^$$' -fuzz '^FuzzCovers$$' -fuzztime 10s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime 10s ./bridge/prefect
