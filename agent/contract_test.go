@@ -174,3 +174,27 @@ func TestReadsAnswerDuringAMove(t *testing.T) {
 		t.Fatalf("read did not happen during the move: %+v", st)
 	}
 }
+
+func TestStateAtFiveHertzWhileMoving(t *testing.T) {
+	e := newEnv(t, opts{sim: simAt(10), mut: func(c *agent.Config) { c.Resort.DefaultSpeed = 20 }})
+	sub := testenv.StartSub(t, append(e.conn(), "-t", e.base()+"/state")...)
+	e.pub("move_to_angle", `{"angle":120,"id":"rate"}`)
+	sub.Wait(t, 5*time.Second, func(l string) bool { return strings.Contains(l, `"moving":true`) })
+	time.Sleep(2 * time.Second)
+	var moving []string
+	positions := map[string]bool{}
+	for _, l := range sub.Lines() {
+		if strings.Contains(l, `"moving":true`) {
+			moving = append(moving, l)
+			var st state
+			_ = json.Unmarshal([]byte(l), &st)
+			if st.PositionDeg != nil {
+				positions[strings.TrimSpace(strings.Split(strings.Split(l, `"position_deg":`)[1], ",")[0])] = true
+			}
+		}
+	}
+	// 2 s of moving at >= 5 Hz is at least 10 messages; live positions change.
+	if len(moving) < 10 || len(positions) < 5 {
+		t.Fatalf("%d moving states with %d distinct positions in ~2 s", len(moving), len(positions))
+	}
+}
