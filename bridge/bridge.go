@@ -20,6 +20,10 @@ type Bridge struct {
 	corr *correlator
 	devs *devices
 	mq   *mqttConn
+	ship *logShipper
+	// stateSem bounds concurrent state proposals: a burst of runs must not
+	// pile up writers on a SQLite-backed Prefect server (one writer lock).
+	stateSem chan struct{}
 
 	mu       sync.Mutex
 	poolID   string
@@ -46,6 +50,7 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 		corr: newCorrelator(), devs: newDevices(cfg.Prefix, cfg.Devices),
 		flows: map[string]string{}, deps: map[string]*deployment{}, regSeq: map[string]int{},
 		inflight: map[string]*runTask{}, wake: make(chan struct{}, 1),
+		ship: newLogShipper(pc, log), stateSem: make(chan struct{}, maxConcurrentProposals),
 	}, nil
 }
 
@@ -69,6 +74,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := b.registerWithRetry(ctx); err != nil {
 		return err
 	}
+	shipCtx, stopShip := context.WithCancel(context.WithoutCancel(ctx))
+	shipDone := make(chan struct{})
+	go func() { defer close(shipDone); b.ship.run(shipCtx) }()
+	defer func() { stopShip(); <-shipDone }()
 	loops := []func(context.Context){b.heartbeatLoop, b.pollLoop, b.cancelLoop, b.reregisterOnInfo}
 	if b.cfg.Events {
 		loops = append(loops, b.eventsLoop)
@@ -137,6 +146,19 @@ func (b *Bridge) deploymentIDs() []string {
 		out = append(out, id)
 	}
 	return out
+}
+
+// maxConcurrentProposals: see Bridge.stateSem.
+const maxConcurrentProposals = 4
+
+// acquire takes a proposal slot; the returned func gives it back.
+func (b *Bridge) acquire(ctx context.Context) func() {
+	select {
+	case b.stateSem <- struct{}{}:
+		return func() { <-b.stateSem }
+	case <-ctx.Done():
+		return func() {}
+	}
 }
 
 // kickPoll asks the poll loop to poll now.

@@ -156,10 +156,7 @@ func TestBridgeRestartMidMoveCompletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fr, err := r.pc.CreateFlowRun(ctx, dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "C"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fr := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
 	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return s.State.busyWith(fr.ID) && s.State.Moving }); !ok {
 		t.Fatal("the move never started")
 	}
@@ -265,5 +262,22 @@ func waitFinal(t *testing.T, pc *prefect.Client, id string, d time.Duration) *pr
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("run %s not final within %s", id, d)
+	return nil
+}
+
+// createRun creates a run like run_deployment does, retrying a busy SQLite
+// server (503) with an idempotency key so a retry cannot make a second run.
+func createRun(t *testing.T, pc *prefect.Client, depID string, params map[string]any) *prefect.FlowRun {
+	t.Helper()
+	key := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
+	var err error
+	for i := 0; i < 10; i++ {
+		var fr *prefect.FlowRun
+		if fr, err = pc.CreateFlowRun(context.Background(), depID, prefect.FlowRunCreate{Parameters: params, IdempotencyKey: key}); err == nil {
+			return fr
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("create flow run: %v", err)
 	return nil
 }

@@ -29,15 +29,15 @@ func TestMain(m *testing.M) { os.Exit(srv.Run(m)) }
 // rig is the whole chain with real parts: Prefect server, embedded broker,
 // agent, simulated servo over an in-memory serial pipe, and the bridge.
 type rig struct {
-	t      *testing.T
+	t       *testing.T
 	prefect *prefecttest.Server
-	pc     *prefect.Client
-	broker *broker.Broker
-	servo  *sim.Servo
-	agentC context.CancelFunc
-	agentD chan struct{}
-	cfg    Config
-	acfg   agent.Config
+	pc      *prefect.Client
+	broker  *broker.Broker
+	servo   *sim.Servo
+	agentC  context.CancelFunc
+	agentD  chan struct{}
+	cfg     Config
+	acfg    agent.Config
 }
 
 type rigOptions struct {
@@ -95,6 +95,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.acfg.Resort.Device = "/dev/sim-resort"
 	r.acfg.HomeAssistant.Enabled = false
 	r.acfg.Resort.DefaultSpeed = 400
+	// Slow moves (cancel and restart tests) must not time out in stage 1.
+	r.acfg.Resort.Stage1Timeout = 120
+	r.acfg.Resort.MovementTimeout = 120
 	if o.speed > 0 {
 		r.acfg.Resort.DefaultSpeed = o.speed
 	}

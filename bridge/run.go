@@ -62,8 +62,7 @@ func (b *Bridge) start(ctx context.Context, fr prefect.FlowRun, dep *deployment,
 			delete(b.inflight, fr.ID)
 			b.mu.Unlock()
 		}()
-		r := &run{b: b, fr: fr, dep: dep, task: t, rl: newRunLog(b.pc, b.log, fr.ID), runCount: fr.RunCount}
-		defer r.rl.close()
+		r := &run{b: b, fr: fr, dep: dep, task: t, rl: b.newRunLog(fr.ID), runCount: fr.RunCount}
 		r.execute(ctx, mode)
 	}()
 	return true
@@ -106,6 +105,8 @@ func (r *run) execute(ctx context.Context, mode runMode) {
 func (r *run) claim(ctx context.Context) bool {
 	p := prefect.Pending()
 	p.Message = claimMessage(r.b.cfg.WorkerName)
+	release := r.b.acquire(ctx)
+	defer release()
 	res, err := r.b.pc.ProposeState(ctx, r.fr.ID, p)
 	if err != nil {
 		r.b.log.Warn().Err(err).Str("flow_run", r.fr.ID).Msg("claim failed; the run stays scheduled for the next poll")
@@ -131,7 +132,9 @@ func (r *run) claim(ctx context.Context) bool {
 
 // toRunning proposes RUNNING (ProposeState obeys WAIT).
 func (r *run) toRunning(ctx, rctx context.Context) bool {
+	release := r.b.acquire(rctx)
 	res, err := r.b.pc.ProposeState(rctx, r.fr.ID, prefect.Running())
+	release()
 	if err != nil {
 		if ctx.Err() == nil {
 			r.finish(ctx, prefect.Crashed(fmt.Sprintf("the bridge could not start the run in Prefect: %v", err)))
@@ -212,7 +215,9 @@ func (r *run) awaitRetry(ctx, rctx context.Context, st *prefect.State) bool {
 func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	release := r.b.acquire(fctx)
 	res, err := r.b.pc.ProposeState(fctx, r.fr.ID, s)
+	release()
 	if err != nil {
 		r.b.log.Error().Err(err).Str("flow_run", r.fr.ID).Str("state", string(s.Type)).Msg("could not report the run's outcome to Prefect")
 		return nil

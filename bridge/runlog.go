@@ -10,27 +10,75 @@ import (
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 )
 
-// runLog sends one flow run's log lines to Prefect (§9), so the run page
-// shows what the bridge did. Lines are batched and sent off the run's path:
-// a slow log call never delays a state transition.
-type runLog struct {
-	runID string
-	log   zerolog.Logger
+// logShipper sends every run's log lines to Prefect (§9) from one goroutine,
+// in batches: many runs at once cost one request per batch, not one per
+// line, which matters on a Prefect server backed by SQLite (its single
+// writer lock is the bottleneck). A slow log call never delays a run.
+type logShipper struct {
 	pc    *prefect.Client
+	log   zerolog.Logger
 	lines chan prefect.Log
-	done  chan struct{}
 }
 
 const (
-	runLogName   = "plate-resort.bridge"
-	runLogBuffer = 256
+	runLogName      = "plate-resort.bridge"
+	logBuffer       = 4096
+	logBatch        = 200
+	logFlushEvery   = 250 * time.Millisecond
+	logFlushTimeout = 10 * time.Second
 )
 
-func newRunLog(pc *prefect.Client, log zerolog.Logger, runID string) *runLog {
-	rl := &runLog{runID: runID, log: log.With().Str("flow_run", runID).Logger(), pc: pc,
-		lines: make(chan prefect.Log, runLogBuffer), done: make(chan struct{})}
-	go rl.loop()
-	return rl
+func newLogShipper(pc *prefect.Client, log zerolog.Logger) *logShipper {
+	return &logShipper{pc: pc, log: log, lines: make(chan prefect.Log, logBuffer)}
+}
+
+func (s *logShipper) run(ctx context.Context) {
+	var batch []prefect.Log
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logFlushTimeout)
+		defer cancel()
+		if err := s.pc.CreateLogs(fctx, batch); err != nil {
+			s.log.Debug().Err(err).Int("lines", len(batch)).Msg("could not send run logs to Prefect")
+		}
+		batch = batch[:0]
+	}
+	tick := time.NewTicker(logFlushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case l := <-s.lines:
+			batch = append(batch, l)
+			if len(batch) >= logBatch {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-ctx.Done():
+			for {
+				select {
+				case l := <-s.lines:
+					batch = append(batch, l)
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+// runLog writes one flow run's lines to the bridge's log and to Prefect.
+type runLog struct {
+	runID string
+	log   zerolog.Logger
+	ship  *logShipper
+}
+
+func (b *Bridge) newRunLog(runID string) *runLog {
+	return &runLog{runID: runID, log: b.log.With().Str("flow_run", runID).Logger(), ship: b.ship}
 }
 
 func (rl *runLog) Infof(format string, a ...any)  { rl.add(prefect.LevelInfo, format, a...) }
@@ -45,46 +93,7 @@ func (rl *runLog) add(level int, format string, a ...any) {
 	}
 	ev.Msg(msg)
 	select {
-	case rl.lines <- prefect.Log{Name: runLogName, Level: level, Message: msg, Timestamp: time.Now().UTC(), FlowRunID: rl.runID}:
-	default: // a run that logs this much loses lines rather than memory
+	case rl.ship.lines <- prefect.Log{Name: runLogName, Level: level, Message: msg, Timestamp: time.Now().UTC(), FlowRunID: rl.runID}:
+	default: // Prefect unreachable for long: lose lines rather than memory
 	}
-}
-
-func (rl *runLog) loop() {
-	defer close(rl.done)
-	var batch []prefect.Log
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := rl.pc.CreateLogs(ctx, batch); err != nil {
-			rl.log.Debug().Err(err).Int("lines", len(batch)).Msg("could not send run logs to Prefect")
-		}
-		batch = batch[:0]
-	}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case l, ok := <-rl.lines:
-			if !ok {
-				flush()
-				return
-			}
-			batch = append(batch, l)
-			if len(batch) >= 50 {
-				flush()
-			}
-		case <-tick.C:
-			flush()
-		}
-	}
-}
-
-// close sends what is left; it does not wait longer than a log call.
-func (rl *runLog) close() {
-	close(rl.lines)
-	<-rl.done
 }

@@ -37,6 +37,7 @@ func runDriver(ctx context.Context, args []string) error {
 	move := fs.Float64("move", -1, "move to this angle (degrees, 0..360) after the report")
 	hotel := fs.String("hotel", "", "move to this hotel after the report")
 	plain := fs.Bool("plain", false, "plain position move instead of the precise two-stage move")
+	blind := fs.Bool("blind", false, "write the goal and return at once (upstream's blind activate_hotel)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: plate-resort driver [--resort.device /dev/ttyUSB0] [--move 90 | --hotel B] [--json]\n\n")
@@ -63,7 +64,8 @@ func runDriver(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w\nchecklist: 12 V motor power on? right port, baud rate and id? user in the dialout group? brltty not grabbing the adapter?", err)
 	}
-	defer func() { _ = r.Disconnect(context.Background()) }()
+	// No Disconnect at exit: it would switch torque off and let a loaded
+	// carousel coast; the servo keeps holding where the diagnostic left it.
 	h, err := r.Health(cctx)
 	if err != nil {
 		return err
@@ -93,6 +95,19 @@ func runDriver(ctx context.Context, args []string) error {
 	mctx, mcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer mcancel()
 	var res resort.MoveResult
+	if *blind {
+		angle := xseries.Degrees(*move)
+		if *hotel != "" {
+			if angle, err = cfg.Resort.HotelAngle(*hotel); err != nil {
+				return err
+			}
+		}
+		if err := r.BlindMove(mctx, angle); err != nil {
+			return err
+		}
+		fmt.Printf("move       goal %.2f° written (blind: not waiting)\n", float64(angle))
+		return nil
+	}
 	if *hotel != "" {
 		res, err = r.ActivateHotel(mctx, *hotel, !*plain, resort.PreciseOverrides{})
 	} else {

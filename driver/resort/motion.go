@@ -108,6 +108,20 @@ func (r *Resort) ActivateHotel(ctx context.Context, hotel string, precise bool, 
 	return res, err
 }
 
+// BlindMove writes the goal for angle and returns at once, without waiting
+// or checking where the carousel ends up: upstream's activate_hotel. It is
+// kept for diagnostics and scripted sequences; commands use MoveToAngle,
+// which reports the truth.
+func (r *Resort) BlindMove(ctx context.Context, angle xseries.Degrees) error {
+	if math.IsNaN(float64(angle)) || math.IsInf(float64(angle), 0) {
+		return fmt.Errorf("%w: angle must be a finite number", ErrInvalid)
+	}
+	if err := r.ready(ctx); err != nil {
+		return err
+	}
+	return r.write(ctx, xseries.GoalPosition, int64(goalPulses(xseries.Normalize(angle))))
+}
+
 // GoHome moves to the home angle (0° by default).
 func (r *Resort) GoHome(ctx context.Context, precise bool) (MoveResult, error) {
 	return r.MoveToAngle(ctx, xseries.Degrees(r.Config().HomeAngle), precise, PreciseOverrides{})

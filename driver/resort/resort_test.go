@@ -406,3 +406,21 @@ func TestWrongIDTimesOut(t *testing.T) {
 }
 
 var _ = protocol.ErrAccess
+
+func TestBlindMoveReturnsBeforeArriving(t *testing.T) {
+	g := newRig(t, sim.Config{}, func(c *resort.Config) { c.DefaultSpeed = 30 })
+	g.connect()
+	start := time.Now()
+	if err := g.r.BlindMove(ctx10(t), 180); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("blind move waited %s", d)
+	}
+	if st := g.servo.Snapshot(); math.Abs(float64(st.Goal)-180) > 0.1 || st.Position > 90 {
+		t.Fatalf("goal %.1f position %.1f", st.Goal, st.Position)
+	}
+	if err := g.r.BlindMove(ctx10(t), xseries.Degrees(math.NaN())); !errors.Is(err, resort.ErrInvalid) {
+		t.Fatalf("NaN: %v", err)
+	}
+}
