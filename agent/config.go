@@ -3,13 +3,13 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/internal/logging"
+	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
 // Config is everything in configs/agent.yaml.
@@ -98,10 +98,8 @@ func (c Config) Validate() error {
 	if !prefixPattern.MatchString(c.Prefix) || len(c.Prefix) > 128 {
 		bad("prefix", "%q must be topic levels of letters, digits, '_' or '-', without wildcards", c.Prefix)
 	}
-	if u, err := url.Parse(c.MQTT.URL); err != nil || u.Host == "" {
-		bad("mqtt.url", "%q is not a broker URL such as mqtt://127.0.0.1:1883", c.MQTT.URL)
-	} else if s := u.Scheme; s != "mqtt" && s != "tcp" && s != "tls" && s != "ssl" && s != "mqtts" && s != "ws" && s != "wss" {
-		bad("mqtt.url", "scheme %q: use mqtt, tls, ws or wss", s)
+	if _, _, err := mqttconn.Server(c.MQTT.URL, ""); err != nil {
+		bad("mqtt.url", "%v", err)
 	}
 	if c.MQTT.ClientID != "" && len(c.MQTT.ClientID) > 128 {
 		bad("mqtt.client_id", "longer than 128 characters")

@@ -2,15 +2,14 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
 // publisher is the seam between the agent and its MQTT client.
@@ -40,30 +39,9 @@ type inbound struct {
 // the agent re-subscribes and republishes its birth messages (style.md,
 // paho autopaho).
 func (a *Agent) connect(ctx context.Context) (*autopaho.ConnectionManager, error) {
-	u, err := url.Parse(a.cfg.MQTT.URL)
+	u, tlsCfg, err := mqttconn.Server(a.cfg.MQTT.URL, a.cfg.MQTT.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.url: %w", err)
-	}
-	switch u.Scheme {
-	case "tcp":
-		u.Scheme = "mqtt"
-	case "ssl", "mqtts":
-		u.Scheme = "tls"
-	}
-	var tlsCfg *tls.Config
-	if u.Scheme == "tls" || u.Scheme == "wss" {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		if a.cfg.MQTT.CAFile != "" {
-			pem, err := os.ReadFile(a.cfg.MQTT.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("mqtt.ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("mqtt.ca_file %s: no PEM certificate found", a.cfg.MQTT.CAFile)
-			}
-			tlsCfg.RootCAs = pool
-		}
 	}
 	var sessionExpiry uint32
 	if a.cfg.MQTT.AcceptOfflineCommands {
