@@ -52,6 +52,7 @@ func (a *Agent) doConnect(ctx context.Context, req *command.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
+	a.servoIdentified(context.WithoutCancel(ctx))
 	return res, nil
 }
 

@@ -23,6 +23,9 @@ func (a *Agent) linkLoop(ctx context.Context) {
 			a.log.Info().Bool("serial_connected", up).Msg("serial link changed")
 			a.kick(a.healthKick)
 			a.kick(a.stateKick)
+			if up {
+				a.servoIdentified(ctx)
+			}
 			was = up
 		}
 		if up || !a.wantConnected.Load() {
@@ -47,4 +50,15 @@ func (a *Agent) linkLoop(ctx context.Context) {
 		a.log.Info().Msg("serial link restored")
 		delay = a.cfg.ReconnectInterval
 	}
+}
+
+// servoIdentified republishes what depends on the servo's identity (model,
+// velocity limit): info and Home Assistant discovery.
+func (a *Agent) servoIdentified(ctx context.Context) {
+	go func() {
+		a.publishInfo(ctx)
+		if a.cfg.HomeAssistant.Enabled {
+			a.publishDiscovery(ctx)
+		}
+	}()
 }
