@@ -164,7 +164,7 @@ func TestDisconnectIsTypedAndReopenRecovers(t *testing.T) {
 		t.Fatal("still connected")
 	}
 	start := time.Now()
-	if _, err := b.Ping(ctx, 1); !errors.Is(err, bus.ErrDisconnected) || time.Since(start) > 10*time.Millisecond {
+	if _, err := b.Ping(ctx, 1); !errors.Is(err, bus.ErrDisconnected) || time.Since(start) > 100*time.Millisecond {
 		t.Fatalf("not failing fast: %v", err)
 	}
 	if err := b.Reopen(ctx); err == nil {
@@ -190,7 +190,7 @@ func TestTimeoutFlushesAndCounts(t *testing.T) {
 		t.Fatalf("silent servo: %v", err)
 	}
 	// 3 attempts (2 retries) of about 2 x 1 ms latency + 2 ms + wire each.
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("timeout took %s", d)
 	}
 	if st := b.Stats(); st.Timeouts != 1 && st.Timeouts != 3 {
