@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/plate-resort/plate-resort/agent"
-	"github.com/plate-resort/plate-resort/internal/config"
-	"github.com/plate-resort/plate-resort/internal/logging"
 )
 
 func init() {
@@ -32,17 +30,8 @@ func runAgent(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "usage: plate-resort agent [-c configs/agent.yaml] [flags]\n\nEnvironment: PLATE_RESORT_<KEY> with __ between levels, e.g. PLATE_RESORT_MQTT__PASSWORD.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q; the config file goes after -c", fs.Arg(0))
-	}
 	cfg := def
-	if err := config.Load(config.Source{Path: *path, Flags: fs}, &cfg); err != nil {
-		return err
-	}
-	log, err := logging.New(cfg.Log, os.Stderr)
+	log, err := loadConfig(fs, args, path, &cfg, &cfg.Log)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
-	"github.com/plate-resort/plate-resort/internal/config"
 	"github.com/plate-resort/plate-resort/internal/logging"
 )
 
@@ -59,14 +58,8 @@ func runUp(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "usage: plate-resort up [-c configs/up.yaml] [flags]\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
 	cfg := def
-	if err := config.Load(config.Source{Path: *path, Flags: fs}, &cfg); err != nil {
-		return err
-	}
-	log, err := logging.New(cfg.Log, os.Stderr)
+	log, err := loadConfig(fs, args, path, &cfg, &cfg.Log)
 	if err != nil {
 		return err
 	}
