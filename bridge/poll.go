@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
@@ -20,7 +21,9 @@ func (b *Bridge) pollLoop(ctx context.Context) {
 		case <-b.wake:
 		}
 		b.pollOnce(ctx)
-		t.Reset(b.cfg.PollInterval)
+		// Jitter (as Prefect's own worker, ±30 %): bridges sharing a pool
+		// do not poll in lockstep, which on SQLite means fewer lock fights.
+		t.Reset(time.Duration(float64(b.cfg.PollInterval) * (0.7 + 0.6*rand.Float64())))
 	}
 }
 

@@ -131,6 +131,9 @@ func (b *Bus) open() error {
 	switch {
 	case lerr != nil:
 		b.log.Warn().Err(lerr).Msg("adapter latency timer")
+		if lat == 0 {
+			lat, found = b.cfg.Latency, false // unreadable value: assume the configured latency
+		}
 	case found:
 		b.log.Info().Dur("latency_timer", lat).Msg("adapter latency timer")
 	default:
@@ -219,6 +222,11 @@ func (b *Bus) Stats() Stats {
 // can preempt a transaction already on the wire, because a half-duplex bus
 // garbles a request sent while the servo is still answering.
 func (b *Bus) acquire(ctx context.Context, priority bool) error {
+	// A cancelled caller never gets the wire, even when the token is free
+	// (select would pick at random between the two).
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if priority {
 		b.prio.Add(1)
 		defer b.prio.Add(-1)
@@ -227,6 +235,10 @@ func (b *Bus) acquire(ctx context.Context, priority bool) error {
 		select {
 		case <-b.token:
 		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if ctx.Err() != nil {
+			b.token <- struct{}{}
 			return ctx.Err()
 		}
 		if priority || b.prio.Load() == 0 {
@@ -256,24 +268,30 @@ type request struct {
 	gate func() error
 }
 
-// do runs a transaction with retries and returns the status reply.
+// do runs a transaction with retries and returns the status reply. The
+// wire is released between attempts, so an emergency stop waits for at most
+// one attempt, never for a whole retry sequence.
 func (b *Bus) do(ctx context.Context, r request) (protocol.StatusReply, error) {
-	if err := b.acquire(ctx, r.priority); err != nil {
-		return protocol.StatusReply{}, fmt.Errorf("%s id %d: waiting for the bus: %w", r.pkt.Instruction, r.pkt.ID, err)
-	}
-	defer b.release()
-	if r.gate != nil {
-		if err := r.gate(); err != nil {
-			return protocol.StatusReply{}, err
-		}
-	}
 	var st protocol.StatusReply
 	var err error
 	for attempt := 0; attempt <= r.retries; attempt++ {
 		if attempt > 0 {
 			b.retries.Add(1)
 		}
+		if aerr := b.acquire(ctx, r.priority); aerr != nil {
+			if err == nil {
+				err = fmt.Errorf("waiting for the bus: %w", aerr)
+			}
+			break
+		}
+		if r.gate != nil {
+			if gerr := r.gate(); gerr != nil {
+				b.release()
+				return protocol.StatusReply{}, gerr
+			}
+		}
 		st, err = b.once(r)
+		b.release()
 		if err == nil || !(errors.Is(err, ErrTimeout) || errors.Is(err, ErrCorrupt)) {
 			break
 		}
@@ -312,7 +330,14 @@ func (b *Bus) once(r request) (protocol.StatusReply, error) {
 	}
 	replyBytes := protocol.Status(r.pkt.ID, 0, make([]byte, r.replyLen)).WireLen()
 	deadline := time.Now().Add(transactionTimeout(len(wire), replyBytes, b.cfg.Baud, lat))
-	return b.receive(p, r.pkt.ID, r.replyLen, deadline)
+	st, err := b.receive(p, r.pkt.ID, r.replyLen, deadline)
+	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrCorrupt) {
+		// A late reply may still be on its way; let the line go quiet
+		// before flushing, or it would be taken for the next request's.
+		time.Sleep(lat + WireTime(replyBytes, b.cfg.Baud) + maxReturnDelay)
+		_ = p.ResetInputBuffer()
+	}
+	return st, err
 }
 
 // receive reads until a status packet from id arrives or the deadline passes.

@@ -19,6 +19,15 @@ const maxReturnDelay = 508 * time.Microsecond
 // (port_handler setPacketTimeout: tx_time_per_byte x reply bytes +
 // 2 x LATENCY_TIMER + 2 ms), plus the request's own wire time because our
 // clock starts before the write, and the worst return delay.
+//
+// The result is never below minTimeout: a loaded host (or a race-detector
+// build) can be late by milliseconds, and a deadline that fires before a
+// slow but healthy reply turns into a retry whose stale reply confuses the
+// next transaction. The floor only lengthens the failure case.
 func transactionTimeout(txBytes, rxBytes, baud int, latency time.Duration) time.Duration {
-	return WireTime(txBytes+rxBytes, baud) + maxReturnDelay + 2*latency + 2*time.Millisecond
+	return max(WireTime(txBytes+rxBytes, baud)+maxReturnDelay+2*latency+2*time.Millisecond, minTimeout)
 }
+
+// minTimeout is the deadline floor (the SDK's own formula with its fixed
+// 16 ms latency timer gives about 34 ms).
+const minTimeout = 25 * time.Millisecond

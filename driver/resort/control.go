@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/plate-resort/plate-resort/driver/bus"
+
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
 
@@ -14,7 +16,7 @@ import (
 // carousel coast; §8.16). In PWM mode it zeroes the duty, then returns to
 // position mode holding the present position.
 func (r *Resort) Hold(ctx context.Context) (xseries.Degrees, error) {
-	if r.estop.Load() {
+	if r.estop.Load() || r.stale(ctx) {
 		return 0, ErrEStopLatched
 	}
 	r.mu.Lock()
@@ -48,14 +50,43 @@ func (r *Resort) Hold(ctx context.Context) (xseries.Degrees, error) {
 // returns ErrNotConnected, still latched, when there is no servo to stop.
 func (r *Resort) EmergencyStop(ctx context.Context) error {
 	r.estop.Store(true)
+	r.estopGen.Add(1)
+	b, id, err := r.connectedBus()
+	if err != nil {
+		return err
+	}
+	// Repeated until acknowledged (a lost reply or a glitch must not leave
+	// torque on); torque off is idempotent, so a repeat is harmless.
+	for attempt := 0; ; attempt++ {
+		err = b.WriteNow(ctx, id, xseries.TorqueEnable.Addr, []byte{0})
+		if err == nil || attempt == 2 || errors.Is(err, bus.ErrDisconnected) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("torque off: %w (the e-stop stays latched; torque is switched off again when the link is back)", err)
+	}
+	r.setTorque(false)
+	return nil
+}
+
+// EnforceEStop repeats the torque-off write while an e-stop is latched and
+// the driver has no acknowledgement that torque is off (the e-stop's own
+// write timed out, or the link was down). The agent calls it from its link
+// watchdog, so torque goes off as soon as the servo answers again.
+func (r *Resort) EnforceEStop(ctx context.Context) error {
+	if !r.estop.Load() || !r.Torque() {
+		return nil
+	}
 	b, id, err := r.connectedBus()
 	if err != nil {
 		return err
 	}
 	if err := b.WriteNow(ctx, id, xseries.TorqueEnable.Addr, []byte{0}); err != nil {
-		return fmt.Errorf("torque off: %w", err)
+		return fmt.Errorf("torque off (latched e-stop): %w", err)
 	}
 	r.setTorque(false)
+	r.log.Warn().Msg("torque switched off for the latched emergency stop after the link came back")
 	return nil
 }
 

@@ -139,6 +139,7 @@ func (r *Resort) MoveToAngle(ctx context.Context, angle xseries.Degrees, precise
 	target := xseries.Normalize(angle)
 	start := time.Now()
 	res := MoveResult{Precise: precise, Target: target}
+	ctx = r.withGen(ctx)
 	if err := r.ready(ctx); err != nil {
 		return res, err
 	}
@@ -156,7 +157,9 @@ func (r *Resort) MoveToAngle(ctx context.Context, angle xseries.Degrees, precise
 // e-stop it does nothing (torque stays off).
 func (r *Resort) finish(ctx context.Context, res MoveResult, err error) (MoveResult, error) {
 	switch {
-	case r.estop.Load():
+	case r.estop.Load() || r.stale(ctx):
+		// Interrupted by an e-stop (maybe already reset): never hold, never
+		// touch torque again.
 		res.Success, res.Reason = false, ReasonEStopped
 		return res, ErrEStopLatched
 	case ctx.Err() != nil:
@@ -197,7 +200,9 @@ func (r *Resort) sample(ctx context.Context) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	s := sample{pos: xseries.Normalize(xseries.PulsesToDegrees(raw)), moving: data[0] != 0}
+	// Moving (122) is 0 below Moving Threshold (10 units), so a slow
+	// profile also counts Moving Status (123) bit 1, "profile ongoing".
+	s := sample{pos: xseries.Normalize(xseries.PulsesToDegrees(raw)), moving: data[0] != 0 || data[1]&0x02 != 0}
 	r.mu.Lock()
 	r.lastPos = s.pos
 	r.mu.Unlock()
@@ -218,6 +223,7 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 	}
 	deadline := time.Now().Add(timeout)
 	still := 0
+	prev := xseries.Degrees(math.NaN())
 	for {
 		s, err := r.sample(ctx)
 		if err != nil {
@@ -228,11 +234,12 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 			res.Success, res.Reason = true, ReasonReached
 			return nil
 		}
-		if s.moving {
+		if s.moving || !settled(prev, s.pos) {
 			still = 0
 		} else {
 			still++
 		}
+		prev = s.pos
 		// Three quiet samples (300 ms) mean the servo has given up short of
 		// the goal: friction inside its deadband. Waiting longer changes
 		// nothing, unlike upstream which waited for the full timeout.
@@ -248,6 +255,12 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 			return err
 		}
 	}
+}
+
+// settled reports whether two successive samples show no motion (less than
+// a pulse and a half apart).
+func settled(prev, now xseries.Degrees) bool {
+	return !math.IsNaN(float64(prev)) && math.Abs(float64(xseries.Diff(prev, now))) < 0.13
 }
 
 // goalPulses converts a normalised angle to a mode-3 goal in 0..4095 with

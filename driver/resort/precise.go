@@ -2,9 +2,12 @@ package resort
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/plate-resort/plate-resort/driver/bus"
 
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
@@ -22,6 +25,7 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 	}
 	deadline := time.Now().Add(seconds(cfg.Stage1Timeout))
 	still := 0
+	prev := xseries.Degrees(math.NaN())
 	for {
 		s, err := r.sample(ctx)
 		if err != nil {
@@ -33,18 +37,29 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 			res.Success, res.Reason = true, ReasonCoarse
 			return nil
 		}
-		if s.moving {
+		if s.moving || !settled(prev, s.pos) {
 			still = 0
 		} else {
 			still++
 		}
-		if (math.Abs(e) <= cfg.SwitchError && still >= 2) || time.Now().After(deadline) {
+		prev = s.pos
+		near := math.Abs(e) <= cfg.SwitchError
+		if near && (still >= 2 || time.Now().After(deadline)) {
 			break
 		}
-		if still >= 3 && math.Abs(e) > cfg.SwitchError {
-			// Settled far from the goal: a pulse stage cannot fix that.
-			res.Reason = ReasonStall
-			return fmt.Errorf("%w: stage 1 stopped %.2f° from target, beyond switch_error %.2f°", ErrTimeout, math.Abs(e), cfg.SwitchError)
+		if !near && (still >= 3 || time.Now().After(deadline)) {
+			// Stopped, or still on its way, far from the goal: a pulse stage
+			// cannot fix that, and switching modes mid-travel would let the
+			// carousel coast. Stop where it is.
+			reason, what := ReasonStall, "stopped"
+			if still < 3 {
+				reason, what = ReasonTimeout, "still travelling after stage1_timeout"
+			}
+			res.Reason = reason
+			if pos, herr := r.Hold(ctx); herr == nil {
+				res.FinalAngle, res.FinalError = pos, float64(xseries.Diff(pos, target))
+			}
+			return fmt.Errorf("%w: stage 1 %s %.2f° from target, beyond switch_error %.2f°", ErrTimeout, what, math.Abs(e), cfg.SwitchError)
 		}
 		if err := r.opts.Sleep(ctx, min(liveInterval, seconds(cfg.PollInterval))); err != nil {
 			return err
@@ -56,7 +71,7 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 		return err
 	}
 	defer func() {
-		if ctx.Err() != nil || r.estop.Load() {
+		if ctx.Err() != nil || r.estop.Load() || r.stale(ctx) {
 			return // finish() holds position or leaves torque off
 		}
 		if herr := r.enterPositionMode(ctx); herr != nil && err == nil {
@@ -87,6 +102,9 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 		// The pulse ends even when the context was cancelled mid-pulse.
 		zctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		zerr := r.write(zctx, xseries.GoalPWM, 0)
+		for i := 0; zerr != nil && i < 2 && !errors.Is(zerr, bus.ErrDisconnected); i++ {
+			zerr = r.write(zctx, xseries.GoalPWM, 0) // never leave the duty on
+		}
 		cancel()
 		if perr != nil {
 			return perr

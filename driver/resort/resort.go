@@ -48,7 +48,10 @@ type Resort struct {
 	torque  bool
 	lastPos xseries.Degrees
 
-	estop atomic.Bool
+	estop    atomic.Bool
+	estopGen atomic.Uint64 // counts emergency stops; a move started before one may never write again
+	connMu   sync.Mutex    // serialises Connect, Reconnect and Disconnect (never EmergencyStop)
+	lastHW   atomic.Int32  // last hardware error logged, to log changes only
 }
 
 // New returns a disconnected Resort. cfg must have passed Validate.
@@ -109,6 +112,13 @@ type ConnectResult struct {
 // acceleration, goal = present position (so enabling torque never jumps to a
 // stale goal), torque on. It clears a latched emergency stop.
 func (r *Resort) Connect(ctx context.Context, o ConnectOptions) (ConnectResult, error) {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	// Clear a latched e-stop first: one that arrives from here on must stay
+	// latched, whatever this connect does next.
+	if !o.KeepEStop {
+		r.estop.Store(false)
+	}
 	r.mu.Lock()
 	cfg := r.cfg
 	if o.Device != "" {
@@ -138,12 +148,12 @@ func (r *Resort) Connect(ctx context.Context, o ConnectOptions) (ConnectResult, 
 	r.mu.Lock()
 	r.cfg, r.bus, r.id = cfg, b, byte(cfg.MotorID)
 	r.mu.Unlock()
-	if !o.KeepEStop {
-		r.estop.Store(false)
-	}
 	res, err := r.prepare(ctx)
 	if err != nil {
 		return res, err
+	}
+	if !o.KeepEStop && r.estop.Load() {
+		return res, fmt.Errorf("%w: an emergency stop arrived during connect; torque is off", ErrEStopLatched)
 	}
 	return res, nil
 }
@@ -175,10 +185,15 @@ func (r *Resort) prepare(ctx context.Context) (ConnectResult, error) {
 	if err := r.applyReturnDelay(ctx, cfg.ReturnDelayUS); err != nil {
 		return ConnectResult{}, err
 	}
-	if !r.estop.Load() {
-		if err := r.enterPositionMode(ctx); err != nil {
+	if r.estop.Load() {
+		// Latched: make sure torque is off, also when the e-stop's own write
+		// never reached the servo (link down at that moment).
+		if err := r.write(ctx, xseries.TorqueEnable, 0); err != nil {
 			return ConnectResult{}, err
 		}
+		r.setTorque(false)
+	} else if err := r.enterPositionMode(ctx); err != nil {
+		return ConnectResult{}, err
 	}
 	pos, err := r.Position(ctx)
 	if err != nil {
@@ -220,6 +235,8 @@ func (r *Resort) applyReturnDelay(ctx context.Context, us int) error {
 // Reconnect reopens the port after an unplug and re-applies the connect
 // sequence; the agent calls it with backoff while the link is down.
 func (r *Resort) Reconnect(ctx context.Context) error {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
 	b, _, _ := r.handle()
 	if b == nil {
 		return ErrNotConnected
@@ -235,6 +252,8 @@ func (r *Resort) Reconnect(ctx context.Context) error {
 // Disconnect releases torque and closes the port (upstream's disconnect flow
 // was a no-op on a fresh instance; §8.15).
 func (r *Resort) Disconnect(ctx context.Context) error {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
 	b, id, _ := r.handle()
 	if b == nil {
 		return nil
@@ -313,12 +332,25 @@ func (r *Resort) connectedBus() (*bus.Bus, byte, error) {
 	return b, id, nil
 }
 
-// write is every motion/config write: refused while an e-stop is latched.
-// The check runs again inside the bus (see gate) so a write that raced the
-// e-stop cannot follow it onto the wire.
+// write is every motion/config write: refused while an e-stop is latched,
+// except the two that only ever make the carousel safer (torque off, zero
+// PWM). The latch check runs again inside the bus (see WriteIf) so a write
+// that raced the e-stop cannot follow it onto the wire. A write made on
+// behalf of a move started before the latest e-stop is refused even after
+// reset (see withGen).
 func (r *Resort) write(ctx context.Context, it xseries.Item, v int64) error {
-	if r.estop.Load() {
-		return ErrEStopLatched
+	safe := v == 0 && (it == xseries.TorqueEnable || it == xseries.GoalPWM)
+	gate := r.gateFor(ctx)
+	if safe {
+		gate = nil
+	}
+	if gate != nil {
+		if err := gate(); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	b, id, err := r.connectedBus()
 	if err != nil {
@@ -328,18 +360,34 @@ func (r *Resort) write(ctx context.Context, it xseries.Item, v int64) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if err := b.WriteIf(ctx, id, it.Addr, data, r.writesAllowed); err != nil {
+	if err := b.WriteIf(ctx, id, it.Addr, data, gate); err != nil {
 		return r.classify(ctx, fmt.Errorf("write %s = %d: %w", it.Name, v, err))
 	}
 	r.checkAlert(ctx)
 	return nil
 }
 
-func (r *Resort) writesAllowed() error {
-	if r.estop.Load() {
-		return ErrEStopLatched
+type genKey struct{}
+
+// withGen marks ctx as belonging to a move that started under the current
+// e-stop generation.
+func (r *Resort) withGen(ctx context.Context) context.Context {
+	return context.WithValue(ctx, genKey{}, r.estopGen.Load())
+}
+
+// stale reports whether ctx belongs to a move that an e-stop interrupted.
+func (r *Resort) stale(ctx context.Context) bool {
+	g, ok := ctx.Value(genKey{}).(uint64)
+	return ok && g != r.estopGen.Load()
+}
+
+func (r *Resort) gateFor(ctx context.Context) func() error {
+	return func() error {
+		if r.estop.Load() || r.stale(ctx) {
+			return ErrEStopLatched
+		}
+		return nil
 	}
-	return nil
 }
 
 func (r *Resort) readInt(ctx context.Context, it xseries.Item) (int64, error) {
@@ -373,7 +421,7 @@ func (r *Resort) checkAlert(ctx context.Context) {
 	if b == nil || !b.TakeAlert() {
 		return
 	}
-	if hw, err := r.hardwareError(ctx); err == nil && hw != 0 {
+	if hw, err := r.hardwareError(ctx); err == nil && int32(hw) != r.lastHW.Swap(int32(hw)) && hw != 0 {
 		r.log.Warn().Str("hardware_error", hw.String()).Msg("servo alert")
 	}
 }

@@ -424,3 +424,79 @@ func TestBlindMoveReturnsBeforeArriving(t *testing.T) {
 		t.Fatalf("NaN: %v", err)
 	}
 }
+
+// Review finding: an e-stop whose write never reached the servo must still
+// end with torque off once the servo answers again.
+func TestEStopWhileServoSilentIsEnforcedLater(t *testing.T) {
+	g := newRig(t, sim.Config{InitialPosition: 10}, func(c *resort.Config) { c.DefaultSpeed = 20; c.ReadRetries = 0 })
+	g.connect()
+	ctx := ctx10(t)
+	done := make(chan error, 1)
+	go func() { _, err := g.r.MoveToAngle(ctx, 250, false, resort.PreciseOverrides{}); done <- err }()
+	time.Sleep(300 * time.Millisecond)
+	g.servo.SetUnplugged(true) // silent, the adapter stays
+	if err := g.r.EmergencyStop(ctx); err == nil {
+		t.Fatal("e-stop to a silent servo reported success")
+	}
+	if !g.r.EStopped() {
+		t.Fatal("not latched")
+	}
+	<-done
+	g.servo.SetUnplugged(false)
+	if !g.servo.Snapshot().Torque {
+		t.Skip("sim dropped torque by itself") // nothing left to prove
+	}
+	if err := g.r.EnforceEStop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g.servo.Snapshot().Torque {
+		t.Fatal("torque still on with a latched e-stop")
+	}
+	// A reconnect keeps the latch and leaves torque off.
+	if err := g.r.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g.servo.Snapshot().Torque || !g.r.EStopped() {
+		t.Fatal("reconnect re-enabled torque or cleared the latch")
+	}
+}
+
+// Review finding: reset arriving before the interrupted move has finished
+// must not let that move hold position (torque on) again.
+func TestResetRightAfterEStopKeepsTorqueOff(t *testing.T) {
+	g := newRig(t, sim.Config{InitialPosition: 10}, func(c *resort.Config) { c.DefaultSpeed = 20 })
+	g.connect()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan resort.MoveResult, 1)
+	go func() { res, _ := g.r.MoveToAngle(ctx, 250, true, resort.PreciseOverrides{}); done <- res }()
+	time.Sleep(300 * time.Millisecond)
+	if err := g.r.EmergencyStop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g.r.ResetEStop()
+	cancel()
+	res := <-done
+	time.Sleep(300 * time.Millisecond)
+	if g.servo.Snapshot().Torque {
+		t.Fatalf("torque back on after e-stop + reset + cancel (result %+v)", res)
+	}
+	if res.Reason != resort.ReasonEStopped {
+		t.Fatalf("reason %q, want estopped", res.Reason)
+	}
+}
+
+// Review finding: below Moving Threshold the Moving flag stays 0; a slow
+// move must not be reported as settled while it still travels.
+func TestSlowMoveIsNotSettledEarly(t *testing.T) {
+	g := newRig(t, sim.Config{InitialPosition: 10}, func(c *resort.Config) { c.DefaultSpeed = 5 })
+	g.connect()
+	res, err := g.r.MoveToAngle(ctx10(t), 25, false, resort.PreciseOverrides{})
+	if math.Abs(res.FinalError) > 2 {
+		t.Fatalf("plain move at speed 5 ended %.2f° from target (%s, %v) while still travelling", res.FinalError, res.Reason, err)
+	}
+	res, err = g.r.MoveToAngle(ctx10(t), 40, true, resort.PreciseOverrides{})
+	if err != nil || !res.Success {
+		t.Fatalf("precise move at speed 5: %v %+v", err, res)
+	}
+}

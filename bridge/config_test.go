@@ -1,0 +1,115 @@
+package bridge
+
+import (
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plate-resort/plate-resort/internal/config"
+)
+
+func timeNow() time.Time { return time.Now() }
+
+func validConfig() Config {
+	c := Defaults()
+	c.Prefect = PrefectConfig{APIURL: "http://127.0.0.1:4200/api"}
+	c.WorkerName = "bridge-1"
+	return c
+}
+
+func TestDefaultsValid(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateHostile(t *testing.T) {
+	cases := map[string]func(*Config){
+		"no api url":      func(c *Config) { c.Prefect.APIURL = "" },
+		"api url scheme":  func(c *Config) { c.Prefect.APIURL = "ftp://x/api" },
+		"api url creds":   func(c *Config) { c.Prefect.APIURL = "http://admin:pw@x/api" },
+		"auth string":     func(c *Config) { c.Prefect.AuthString = "nocolon" },
+		"newline in key":  func(c *Config) { c.Prefect.APIKey = "k\r\nX-Evil: 1" },
+		"reserved pool":   func(c *Config) { c.WorkPool = "Prefect-pool" },
+		"pool slash":      func(c *Config) { c.WorkPool = "a/b" },
+		"worker percent":  func(c *Config) { c.WorkerName = "w%2f" },
+		"worker empty":    func(c *Config) { c.WorkerName = "" },
+		"mqtt scheme":     func(c *Config) { c.MQTT.URL = "http://x:1" },
+		"mqtt no host":    func(c *Config) { c.MQTT.URL = "mqtt://" },
+		"client id wild":  func(c *Config) { c.MQTT.ClientID = "a/#" },
+		"prefix wildcard": func(c *Config) { c.Prefix = "a/+/b" },
+		"no devices":      func(c *Config) { c.Devices = nil },
+		"device wildcard": func(c *Config) { c.Devices = []string{"#"} },
+		"device dup":      func(c *Config) { c.Devices = []string{"a", "a"} },
+		"hotel long":      func(c *Config) { c.Hotels = []string{strings.Repeat("H", 17)} },
+		"no hotels":       func(c *Config) { c.Hotels = nil },
+		"speed":           func(c *Config) { c.MaxSpeed = 5000 },
+		"unknown flow":    func(c *Config) { c.Deployments = map[string]DeploymentConfig{"rm-rf": {}} },
+		"retries":         func(c *Config) { c.Deployments = map[string]DeploymentConfig{"reboot": {Retries: -1}} },
+		"retry delay":     func(c *Config) { c.Deployments = map[string]DeploymentConfig{"reboot": {RetryDelay: 48 * time.Hour}} },
+		"schedule both": func(c *Config) {
+			c.Deployments = map[string]DeploymentConfig{"reboot": {Schedules: []ScheduleConfig{{Interval: time.Hour, Cron: "* * * * *"}}}}
+		},
+		"schedule neither": func(c *Config) {
+			c.Deployments = map[string]DeploymentConfig{"reboot": {Schedules: []ScheduleConfig{{}}}}
+		},
+		"schedule tiny": func(c *Config) {
+			c.Deployments = map[string]DeploymentConfig{"reboot": {Schedules: []ScheduleConfig{{Interval: time.Second}}}}
+		},
+		"cron bad": func(c *Config) {
+			c.Deployments = map[string]DeploymentConfig{"reboot": {Schedules: []ScheduleConfig{{Cron: "sometimes"}}}}
+		},
+		"timezone": func(c *Config) {
+			c.Deployments = map[string]DeploymentConfig{"reboot": {Schedules: []ScheduleConfig{{Cron: "0 6 * * *", Timezone: "Mars/Base"}}}}
+		},
+		"poll slow":         func(c *Config) { c.PollInterval = time.Minute },
+		"poll zero":         func(c *Config) { c.PollInterval = 0 },
+		"heartbeat slow":    func(c *Config) { c.HeartbeatInterval = time.Minute },
+		"timeout negative":  func(c *Config) { c.CommandTimeout.Read = -time.Second },
+		"run < motion":      func(c *Config) { c.RunTimeout = time.Minute },
+		"availability wait": func(c *Config) { c.AvailabilityWait = time.Hour },
+	}
+	for name, mut := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := validConfig()
+			mut(&c)
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, secret := range []string{"pw@", "X-Evil"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error leaks a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigStringRedactsSecrets(t *testing.T) {
+	c := validConfig()
+	c.Prefect.APIKey, c.Prefect.AuthString, c.MQTT.Password = "pnu_SECRET1", "admin:SECRET2", "SECRET3"
+	for _, s := range []string{c.String(), c.GoString()} {
+		if strings.Contains(s, "SECRET") {
+			t.Fatalf("secret printed: %s", s)
+		}
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(file), "..", "configs", "bridge.yaml")
+	c := Defaults()
+	if err := config.Load(config.Source{Path: path, Environ: []string{"PLATE_RESORT_PREFECT__API_URL=http://127.0.0.1:4200/api"}}, &c); err != nil {
+		t.Fatal(err)
+	}
+	c.WorkerName = "w"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Deployments["get-motor-health"].Schedules; len(got) != 1 || got[0].Interval != 5*time.Minute {
+		t.Fatalf("health schedule %+v", got)
+	}
+}
