@@ -28,7 +28,7 @@ type Agent struct {
 	cfg    Config
 	log    zerolog.Logger
 	topics Topics
-	cat    *command.Catalog
+	cat    atomic.Pointer[command.Catalog]
 	resort *resort.Resort
 	exec   *executor
 	dd     *dedupe
@@ -37,6 +37,7 @@ type Agent struct {
 	cm   *autopaho.ConnectionManager
 
 	inbox      chan inbound
+	outbox     chan outbound
 	stateKick  chan struct{}
 	healthKick chan struct{}
 	forceState atomic.Bool
@@ -72,19 +73,26 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, log: log.With().Str("component", "agent").Str("device", cfg.Device).Logger(),
 		topics: newTopics(cfg), dd: newDedupe(cfg.DedupeWindow, cfg.DedupeSize),
-		inbox: make(chan inbound, 256), stateKick: make(chan struct{}, 1), healthKick: make(chan struct{}, 1),
+		inbox: make(chan inbound, 256), outbox: make(chan outbound, 1024), stateKick: make(chan struct{}, 1), healthKick: make(chan struct{}, 1),
 		started: time.Now(),
 	}
 	a.exec = newExecutor(cfg.QueueSize, func() { a.kick(a.stateKick) })
 	a.resort = resort.New(cfg.Resort, log, resort.Options{Open: opts.SerialOpen, Observe: a.observe})
-	a.cat = command.New(command.Options{Hotels: cfg.Resort.Hotels, MaxSpeed: 1023, Ports: cfg.Ports()})
+	a.rebuildCatalog()
 	a.handlers = a.commandTable()
 	a.connectOpts.Store(&resort.ConnectOptions{})
 	return a, nil
 }
 
 // Catalog is the command catalogue the agent validates with.
-func (a *Agent) Catalog() *command.Catalog { return a.cat }
+func (a *Agent) Catalog() *command.Catalog { return a.cat.Load() }
+
+// rebuildCatalog makes the catalogue from the configuration and what the
+// servo reported (its Velocity Limit bounds set_speed), so the schemas in
+// info, the Prefect forms and validation all show the real limits.
+func (a *Agent) rebuildCatalog() {
+	a.cat.Store(command.New(command.Options{Hotels: a.cfg.Resort.Hotels, MaxSpeed: a.resort.VelocityLimit(), Ports: a.cfg.Ports()}))
+}
 
 // Resort exposes the driver (diagnostics, tests).
 func (a *Agent) Resort() *resort.Resort { return a.resort }
@@ -93,7 +101,10 @@ func (a *Agent) Resort() *resort.Resort { return a.resort }
 // shuts down cleanly: the running move stops holding position, the queue is
 // dropped, `offline` is published and the MQTT session is closed.
 func (a *Agent) Run(ctx context.Context) error {
-	runCtx, cancel := context.WithCancel(ctx)
+	// runCtx ends only after the shutdown sequence has interrupted the
+	// running command with its own cause, so that command replies
+	// "cancelled: agent shutting down", not an internal error.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	if a.cfg.ConnectOnStart {
 		a.wantConnected.Store(true)
@@ -118,6 +129,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.cmMu.Unlock()
 
 	loops := []func(context.Context){a.dispatchLoop, a.workLoop, a.stateLoop, a.healthLoop, a.linkLoop}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.publishLoop(mqttCtx) }()
 	for _, loop := range loops {
 		a.wg.Add(1)
 		go func() { defer a.wg.Done(); loop(runCtx) }()
@@ -125,6 +138,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	a.shutdown(cm)
 	cancel()
+	mqttCancel()
 	a.wg.Wait()
 	return nil
 }
@@ -147,6 +161,7 @@ func (a *Agent) shutdown(cm *autopaho.ConnectionManager) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	a.drainOutbox(ctx)
 	a.publish(ctx, a.topics.Availability, []byte("offline"), true)
 	_ = cm.Disconnect(ctx)
 	if a.resort.Opened() {

@@ -66,8 +66,9 @@ func (d *dedupe) begin(id, cmd string, dest destination, now time.Time) (seen, R
 	return seenNew, Reply{}, ""
 }
 
-// finish stores the reply and returns the destinations of joined repeats.
-func (d *dedupe) finish(id string, r Reply, now time.Time) []destination {
+// finish stores the reply (or, when keep is false, forgets the id) and
+// returns the destinations of joined repeats.
+func (d *dedupe) finish(id string, r Reply, keep bool, now time.Time) []destination {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	el, ok := d.items[id]
@@ -75,6 +76,12 @@ func (d *dedupe) finish(id string, r Reply, now time.Time) []destination {
 		return nil
 	}
 	e := el.Value.(*dedupeEntry)
+	if !keep {
+		j := e.joiners
+		delete(d.items, id)
+		d.order.Remove(el)
+		return j
+	}
 	e.done, e.reply, e.at = true, r, now
 	d.order.MoveToFront(el)
 	j := e.joiners

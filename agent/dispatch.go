@@ -44,7 +44,11 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 	a.counters.received++
 	a.counters.mu.Unlock()
 	now := in.received
-	req, perr := a.cat.Parse(name, in.payload, now)
+	if name == command.EmergencyStop && !in.retain {
+		a.emergencyStop(ctx, in)
+		return
+	}
+	req, perr := a.Catalog().Parse(name, in.payload, now)
 	j := &job{req: req, dest: in.dest, received: now}
 	j.dest.replyTo = req.ReplyTo
 	if perr != nil {
@@ -91,12 +95,15 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 	case command.KindRead:
 		go a.run(j)
 	case command.KindControl:
-		if req.Command == command.EmergencyStop {
-			// Inline, on the dispatch goroutine: nothing queued or running
-			// is in its way, and no later message is handled before it.
-			a.run(j)
+		// Inline, on the dispatch goroutine, in arrival order: a reset
+		// published just before an emergency stop can never land after it.
+		// Only stop's wait-and-hold part runs apart (it needs the bus).
+		if req.Command == command.Stop {
+			st := a.interruptForStop()
+			j.started = time.Now()
+			go a.runWith(j, func(ctx context.Context, _ *command.Request) (any, error) { return a.holdAfterStop(ctx, st) })
 		} else {
-			go a.run(j)
+			a.run(j)
 		}
 	default:
 		if err := a.exec.submit(j); err != nil {
@@ -122,10 +129,40 @@ func (a *Agent) workLoop(ctx context.Context) {
 	}
 }
 
+// emergencyStop acts before anything else is looked at: torque off first,
+// then the running command and the queue are interrupted. Only then is the
+// payload read, for the reply: a bad payload, a reused id or an expiry can
+// delay or refuse any other command, never this one.
+func (a *Agent) emergencyStop(ctx context.Context, in inbound) {
+	start := time.Now()
+	result, err := a.doEmergencyStop(ctx, nil)
+	req, perr := a.Catalog().Parse(command.EmergencyStop, in.payload, in.received)
+	if req.Spec == nil {
+		req.Spec, _ = a.Catalog().Lookup(command.EmergencyStop)
+	}
+	if perr != nil {
+		if m, ok := result.(map[string]any); ok {
+			m["payload_ignored"] = perr.Message
+		}
+	}
+	j := &job{req: req, dest: in.dest, received: in.received, started: start}
+	j.dest.replyTo = req.ReplyTo
+	var cerr *command.Error
+	if err != nil {
+		cerr = toError(ctx, err)
+	}
+	a.finish(j, result, cerr)
+}
+
 // run executes j's handler and replies.
 func (a *Agent) run(j *job) {
-	j.started = time.Now()
-	h := a.handlers[j.req.Command]
+	a.runWith(j, a.handlers[j.req.Command])
+}
+
+func (a *Agent) runWith(j *job, h handler) {
+	if j.started.IsZero() {
+		j.started = time.Now()
+	}
 	result, err := h(j.ctx, j.req)
 	var cerr *command.Error
 	if err != nil {
@@ -159,7 +196,10 @@ func (a *Agent) finish(j *job, result any, e *command.Error) {
 	a.counters.count(e)
 	a.sendReply(j.dest, r, true)
 	if j.req.ID != "" && j.req.Spec != nil {
-		for _, d := range a.dd.finish(j.req.ID, r, time.Now()) {
+		// A command that never started (queue_full, expired, cancelled or
+		// dropped before running) is forgotten, so resending it with the
+		// same id runs it; only executed commands are remembered.
+		for _, d := range a.dd.finish(j.req.ID, r, !j.started.IsZero(), time.Now()) {
 			dup := r
 			dup.Duplicate = true
 			a.sendReply(d, dup, true)
@@ -177,12 +217,11 @@ func (a *Agent) sendReply(d destination, r Reply, common bool) {
 		a.log.Error().Err(err).Str("command", r.Command).Msg("reply not encodable")
 		return
 	}
-	ctx := context.Background()
 	if r.Status == "error" {
 		a.log.Info().Str("command", r.Command).Str("code", string(r.Error.Code)).Str("message", r.Error.Message).Msg("command refused or failed")
 	}
 	name := r.Command
-	if _, ok := a.cat.Lookup(name); !ok {
+	if _, ok := a.Catalog().Lookup(name); !ok {
 		name = "_unknown" // never echo an arbitrary topic level back
 	}
 	// The caller's own topic first: that is who is waiting.
@@ -198,11 +237,11 @@ func (a *Agent) sendReply(d destination, r Reply, common bool) {
 			if d.responseTopic != "" {
 				props = &paho.PublishProperties{CorrelationData: d.correlation, ContentType: "application/json"}
 			}
-			a.publishProps(ctx, own, payload, false, props)
+			a.enqueue(outbound{topic: own, payload: payload, props: props})
 		}
 	}
 	if common {
-		a.publish(ctx, a.topics.Reply+name, payload, false)
+		a.enqueue(outbound{topic: a.topics.Reply + name, payload: payload})
 	}
 }
 

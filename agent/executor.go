@@ -57,6 +57,9 @@ func (e *executor) submit(j *job) *command.Error {
 // next blocks until a job is available or ctx ends, and marks it running.
 func (e *executor) next(ctx context.Context) *job {
 	for {
+		if ctx.Err() != nil {
+			return nil // shutting down: nothing new starts
+		}
 		e.mu.Lock()
 		if len(e.queue) > 0 {
 			j := e.queue[0]

@@ -15,13 +15,15 @@ import (
 // a command is one catalogue entry plus one line here.
 func (a *Agent) commandTable() map[string]handler {
 	return map[string]handler{
-		command.Connect:        a.doConnect,
-		command.Disconnect:     a.doDisconnect,
-		command.ActivateHotel:  a.doActivateHotel,
-		command.GoHome:         a.doGoHome,
-		command.MoveToAngle:    a.doMoveToAngle,
-		command.SetSpeed:       a.doSetSpeed,
-		command.Stop:           a.doStop,
+		command.Connect:       a.doConnect,
+		command.Disconnect:    a.doDisconnect,
+		command.ActivateHotel: a.doActivateHotel,
+		command.GoHome:        a.doGoHome,
+		command.MoveToAngle:   a.doMoveToAngle,
+		command.SetSpeed:      a.doSetSpeed,
+		command.Stop: func(ctx context.Context, _ *command.Request) (any, error) {
+			return a.holdAfterStop(ctx, a.interruptForStop())
+		},
 		command.EmergencyStop:  a.doEmergencyStop,
 		command.Reset:          a.doReset,
 		command.Cancel:         a.doCancel,
@@ -144,14 +146,25 @@ func (a *Agent) doSetSpeed(ctx context.Context, req *command.Request) (any, erro
 	return map[string]any{"speed": v, "speed_rpm": float64(v) * xseries.VelocityUnitRPM, "speed_deg_s": xseries.VelocityToDegPerSec(int64(v))}, nil
 }
 
-// doStop is the controlled stop: it ends the running command and drops the
-// queue without waiting for either, then holds position.
-func (a *Agent) doStop(ctx context.Context, _ *command.Request) (any, error) {
+// stopInfo is what the inline part of stop did.
+type stopInfo struct {
+	running *job
+	dropped int
+}
+
+// interruptForStop is stop's inline part: end the running command and drop
+// the queue, without waiting for either.
+func (a *Agent) interruptForStop() stopInfo {
 	dropped, running := a.exec.interrupt(errCauseStop)
 	for _, j := range dropped {
 		a.replyErr(j, command.Errorf(command.CodeCancelled, "dropped from the queue by a stop command"))
 	}
-	out := map[string]any{"interrupted": jobID(running), "dropped": len(dropped)}
+	return stopInfo{running: running, dropped: len(dropped)}
+}
+
+// holdAfterStop is stop's second part: the carousel holds its position.
+func (a *Agent) holdAfterStop(ctx context.Context, st stopInfo) (any, error) {
+	out := map[string]any{"interrupted": jobID(st.running), "dropped": st.dropped}
 	if !a.resort.Opened() {
 		return out, nil
 	}
@@ -159,12 +172,12 @@ func (a *Agent) doStop(ctx context.Context, _ *command.Request) (any, error) {
 		out["note"] = "emergency stop is latched; torque stays off"
 		return out, nil
 	}
-	if running != nil {
+	if st.running != nil {
 		// The interrupted move holds position itself as it ends; wait for
 		// that rather than fight it for the bus.
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
-			if r, _ := a.exec.busy(); r != running {
+			if r, _ := a.exec.busy(); r != st.running {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)

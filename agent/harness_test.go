@@ -24,15 +24,16 @@ import (
 // env is one agent on a real broker, with the simulated servo on a real
 // pseudo-terminal opened through go.bug.st/serial.
 type env struct {
-	t      *testing.T
-	host   string
-	port   string
-	servo  *sim.Servo
-	pty    *sim.PTY
-	cfg    agent.Config
-	cancel context.CancelFunc
-	done   chan error
-	mosq   *testenv.Mosquitto
+	t       *testing.T
+	host    string
+	port    string
+	servo   *sim.Servo
+	pty     *sim.PTY
+	cfg     agent.Config
+	cancel  context.CancelFunc
+	done    chan error
+	mosq    *testenv.Mosquitto
+	lastErr error
 }
 
 type opts struct {
@@ -193,6 +194,7 @@ func (e *env) retained(leaf string) string {
 	e.t.Helper()
 	out, err := testenv.Run(e.t, 5*time.Second, "mosquitto_sub", append(e.conn(), "-t", e.base()+"/"+leaf, "-C", "1", "-W", "3")...)
 	if err != nil {
+		e.lastErr = err
 		return ""
 	}
 	return strings.TrimSpace(out)
@@ -200,7 +202,7 @@ func (e *env) retained(leaf string) string {
 
 func (e *env) waitRetained(leaf string, ok func(string) bool) string {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	last := ""
 	for time.Now().Before(deadline) {
 		last = e.retained(leaf)
@@ -209,7 +211,7 @@ func (e *env) waitRetained(leaf string, ok func(string) bool) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	e.t.Fatalf("retained %s never matched; last %q", leaf, last)
+	e.t.Fatalf("retained %s never matched; last %q (last mosquitto_sub error: %v)", leaf, last, e.lastErr)
 	return ""
 }
 

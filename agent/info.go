@@ -43,7 +43,7 @@ func (a *Agent) info() Info {
 			"state": a.topics.State, "health": a.topics.Health, "availability": a.topics.Availability,
 			"info": a.topics.Info, "responses": a.topics.Responses + "<your-name>/...",
 		},
-		Commands: a.cat.Specs(), ErrorCodes: command.Codes,
+		Commands: a.Catalog().Specs(), ErrorCodes: command.Codes,
 	}
 }
 

@@ -28,8 +28,22 @@ func (a *Agent) linkLoop(ctx context.Context) {
 			}
 			was = up
 		}
+		if up && a.resort.EStopped() {
+			// An e-stop whose torque-off never got an answer is repeated
+			// until the servo confirms it.
+			ectx, cancel := context.WithTimeout(ctx, time.Second)
+			if err := a.resort.EnforceEStop(ectx); err != nil {
+				a.log.Warn().Err(err).Msg("latched e-stop: torque not confirmed off yet")
+			}
+			cancel()
+		}
 		if up || !a.wantConnected.Load() {
 			delay = a.cfg.ReconnectInterval
+			continue
+		}
+		if r, _ := a.exec.busy(); r != nil {
+			// Let the running command fail on its own first: reopening the
+			// port under a move would re-home its goal mid-way.
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -55,6 +69,7 @@ func (a *Agent) linkLoop(ctx context.Context) {
 // servoIdentified republishes what depends on the servo's identity (model,
 // velocity limit): info and Home Assistant discovery.
 func (a *Agent) servoIdentified(ctx context.Context) {
+	a.rebuildCatalog()
 	go func() {
 		a.publishInfo(ctx)
 		if a.cfg.HomeAssistant.Enabled {

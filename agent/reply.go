@@ -60,8 +60,10 @@ func toError(ctx context.Context, err error) *command.Error {
 	switch {
 	case errors.Is(err, resort.ErrEStopLatched):
 		return command.Errorf(command.CodeEStopLatched, "emergency stop is latched: send reset (or connect) before moving")
-	case errors.Is(err, resort.ErrNotConnected), errors.Is(err, bus.ErrDisconnected):
-		return command.Errorf(command.CodeNotConnected, "%v; the agent reconnects by itself when the adapter is back, or send connect", err)
+	case errors.Is(err, resort.ErrNotConnected):
+		return command.Errorf(command.CodeNotConnected, "servo not connected: send connect")
+	case errors.Is(err, bus.ErrDisconnected):
+		return command.Errorf(command.CodeNotConnected, "%v; the agent reopens the port by itself when the adapter is back (see health.serial)", err)
 	case errors.Is(err, resort.ErrInvalid):
 		return command.Errorf(command.CodeInvalidArg, "%v", err)
 	case errors.Is(err, resort.ErrHardware), errors.As(err, &se):
