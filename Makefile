@@ -34,7 +34,7 @@ test-deps:
 test: test-deps
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	PLATE_RESORT_PREFECT=$${PLATE_RESORT_PREFECT:-$(abspath $(PREFECT_VENV))/bin/prefect} \
+	PLATE_RESORT_TEST_PREFECT=$${PLATE_RESORT_TEST_PREFECT:-$(abspath $(PREFECT_VENV))/bin/prefect} \
 		CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## fuzz: each fuzz target for a short bounded time.

@@ -3,7 +3,7 @@
 # by the bridge's e2e tests, then print the prefect executable path.
 #
 #   .ci/prefect-venv.sh DIR
-#   export PLATE_RESORT_PREFECT=DIR/bin/prefect
+#   export PLATE_RESORT_TEST_PREFECT=DIR/bin/prefect
 #
 # Idempotent: a stamp file records the hash of requirements-prefect.txt; when it
 # matches and `prefect version` runs, nothing is installed. PYTHON selects the

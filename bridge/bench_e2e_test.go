@@ -4,7 +4,7 @@ package bridge
 
 // The benchmark of issue 5, kept out of default test runs (build tag):
 //
-//	PLATE_RESORT_PREFECT=/tmp/pr-venv-test/bin/prefect \
+//	PLATE_RESORT_TEST_PREFECT=/tmp/pr-venv-test/bin/prefect \
 //	  go test -tags bridgebench -run BenchBridgeVsProcessWorker -v -timeout 40m ./bridge/
 //
 // Created -> Completed of get-position, N runs one after another, from
@@ -110,7 +110,7 @@ func (r *rig) startBridgeProcess() int {
 		r.t.Fatalf("build: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "bridge", "--log.level", "warn", "--work_pool", r.cfg.WorkPool, "--worker_name", r.cfg.WorkerName, "--mqtt.url", r.cfg.MQTT.URL)
-	// baseEnv drops PLATE_RESORT_PREFECT (the test harness's variable, which
+	// baseEnv drops PLATE_RESORT_TEST_PREFECT (the test harness's variable, which
 	// the bridge's config loader would read as its "prefect" key).
 	cmd.Env = append(baseEnv(), "PREFECT_API_URL="+r.prefect.URL, "PLATE_RESORT_DEPLOYMENTS__GET-MOTOR-HEALTH__PAUSED=true",
 		"PLATE_RESORT_COMMAND_TIMEOUT__MOTION=10m", "PLATE_RESORT_POLL_INTERVAL=5s")
@@ -125,7 +125,7 @@ func (r *rig) startBridgeProcess() int {
 
 func (r *rig) startProcessWorker(dir string) func() {
 	r.t.Helper()
-	prefectBin := os.Getenv("PLATE_RESORT_PREFECT")
+	prefectBin := os.Getenv("PLATE_RESORT_TEST_PREFECT")
 	cmd := exec.Command(prefectBin, "worker", "start", "--pool", "bench-process", "--type", "process")
 	cmd.Dir = dir
 	cmd.Env = append(baseEnv(), "PREFECT_API_URL="+r.prefect.URL, "PREFECT_HOME="+filepath.Join(dir, "home"))
@@ -139,7 +139,7 @@ func (r *rig) startProcessWorker(dir string) func() {
 func baseEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PREFECT_") && !strings.HasPrefix(kv, "PLATE_RESORT_PREFECT=") {
+		if !strings.HasPrefix(kv, "PREFECT_") && !strings.HasPrefix(kv, "PLATE_RESORT_TEST_PREFECT=") {
 			out = append(out, kv)
 		}
 	}

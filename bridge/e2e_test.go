@@ -192,8 +192,8 @@ func TestTwoBridgesOnOnePoolExecuteEachRunOnce(t *testing.T) {
 	// PrefectHQ/prefect#23051 and #22967 (fixed after 3.4). The bridge side
 	// behaves (the loser gets ABORT and drops the run), but the server wedges,
 	// so this test runs only on request, e.g. against a newer Prefect.
-	if os.Getenv("PLATE_RESORT_E2E_TWO_WORKERS") != "1" {
-		t.Skip("set PLATE_RESORT_E2E_TWO_WORKERS=1: Prefect 3.4 on SQLite wedges with two racing workers (PrefectHQ/prefect#23051)")
+	if os.Getenv("PLATE_RESORT_TEST_TWO_WORKERS") != "1" {
+		t.Skip("set PLATE_RESORT_TEST_TWO_WORKERS=1: Prefect 3.4 on SQLite wedges with two racing workers (PrefectHQ/prefect#23051)")
 	}
 	// Prefect 3.4 on SQLite logs "database is locked" when several workers
 	// poll at once (PrefectHQ/prefect#23051); a 10 s safety-net poll keeps

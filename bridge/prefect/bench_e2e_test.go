@@ -14,7 +14,7 @@ import (
 // server: each iteration creates a run and walks it Pending -> Running ->
 // Completed, timing the three proposals. Reports p50/p99 per proposal.
 //
-//	PLATE_RESORT_PREFECT=DIR/bin/prefect go test -run '^$' -bench SetState -benchtime 100x ./bridge/prefect/
+//	PLATE_RESORT_TEST_PREFECT=DIR/bin/prefect go test -run '^$' -bench SetState -benchtime 100x ./bridge/prefect/
 func BenchmarkSetState(b *testing.B) {
 	c := client(b, srv.Get(b))
 	f := newFixture(b, c)

@@ -109,7 +109,13 @@ func rawJSON(v any, whenNil string) (json.RawMessage, error) {
 		}
 		return x, nil
 	}
-	return json.Marshal(v)
+	b, err := json.Marshal(v)
+	if err == nil && string(b) == "null" {
+		// A typed nil (map[string]any(nil)) marshals to null, which
+		// Prefect refuses with 422 where it expects an object.
+		return json.RawMessage(whenNil), nil
+	}
+	return b, err
 }
 
 // UpsertDeployment creates or updates the deployment (flow_id, name). An

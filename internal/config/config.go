@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -47,8 +48,17 @@ func Load(src Source, dst any) error {
 		return fmt.Errorf("config defaults: %w", err)
 	}
 	known := map[string]bool{}
-	for _, key := range k.Keys() {
+	open := map[string]bool{} // map-typed fields: any key below them is fine
+	for key, v := range k.All() {
 		known[key] = true
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Map {
+			open[key] = true
+			if rv.IsNil() || rv.Len() == 0 {
+				// koanf cannot merge into a nil map (it panics); an empty
+				// default map has nothing to keep anyway.
+				k.Delete(key)
+			}
+		}
 	}
 	if src.Path != "" {
 		st, err := os.Stat(src.Path)
@@ -62,7 +72,7 @@ func Load(src Source, dst any) error {
 		if err := fk.Load(file.Provider(src.Path), yaml.Parser()); err != nil {
 			return fmt.Errorf("config file %s: %w", src.Path, err)
 		}
-		if err := checkKnown(fk.Keys(), known, k, "config file "+src.Path); err != nil {
+		if err := checkKnown(fk.Keys(), known, open, "config file "+src.Path); err != nil {
 			return err
 		}
 		if err := k.Merge(fk); err != nil {
@@ -79,11 +89,11 @@ func Load(src Source, dst any) error {
 		TransformFunc: func(key, v string) (string, any) {
 			return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(key, EnvPrefix)), "__", "."), v
 		},
-		EnvironFunc: func() []string { return environ },
+		EnvironFunc: func() []string { return configVars(environ) },
 	}), nil); err != nil {
 		return fmt.Errorf("environment: %w", err)
 	}
-	if err := checkKnown(ek.Keys(), known, k, "environment ("+EnvPrefix+"*)"); err != nil {
+	if err := checkKnown(ek.Keys(), known, open, "environment ("+EnvPrefix+"*)"); err != nil {
 		return err
 	}
 	if err := k.Merge(ek); err != nil {
@@ -114,12 +124,13 @@ func Load(src Source, dst any) error {
 	return nil
 }
 
-// checkKnown refuses keys that no field declares. A key under a map-typed
-// field (for example users.<name>) is accepted when its parent is known.
-func checkKnown(keys []string, known map[string]bool, defaults *koanf.Koanf, where string) error {
+// checkKnown refuses keys that no field declares. A key below a map-typed
+// field (for example users.<name>.role) is accepted; the struct decoder
+// checks it further.
+func checkKnown(keys []string, known, open map[string]bool, where string) error {
 	var bad []string
 	for _, key := range keys {
-		if known[key] || underOpenMap(key, defaults) {
+		if known[key] || underOpen(key, open) {
 			continue
 		}
 		bad = append(bad, key)
@@ -130,32 +141,28 @@ func checkKnown(keys []string, known map[string]bool, defaults *koanf.Koanf, whe
 	return nil
 }
 
-func underOpenMap(key string, defaults *koanf.Koanf) bool {
+func underOpen(key string, open map[string]bool) bool {
 	parts := strings.Split(key, ".")
 	for i := len(parts) - 1; i > 0; i-- {
-		parent := strings.Join(parts[:i], ".")
-		if !defaults.Exists(parent) {
-			continue
-		}
-		switch defaults.Get(parent).(type) {
-		case map[string]any:
-			// A struct is flattened into its leaves, so a parent that is still a
-			// map value in the defaults is a real map field (or an empty one).
-			return len(defaults.MapKeys(parent)) == 0 || isOpen(defaults, parent)
-		case []any, []map[string]any:
+		if open[strings.Join(parts[:i], ".")] {
 			return true
 		}
 	}
 	return false
 }
 
-func isOpen(k *koanf.Koanf, parent string) bool {
-	for _, sub := range k.MapKeys(parent) {
-		if _, ok := k.Get(parent + "." + sub).(map[string]any); ok {
-			return true
+// configVars drops PLATE_RESORT_* variables that are switches for the test
+// suite, not configuration (PLATE_RESORT_REQUIRE_E2E, PLATE_RESORT_TEST_*),
+// so CI can export them without every process refusing them as unknown keys.
+func configVars(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, EnvPrefix+"REQUIRE_E2E=") || strings.HasPrefix(kv, EnvPrefix+"TEST_") {
+			continue
 		}
+		out = append(out, kv)
 	}
-	return false
+	return out
 }
 
 // ErrHelp is returned when -h or --help was asked for.

@@ -12,7 +12,7 @@ import (
 // EnvBinary names the prefect executable to use; EnvRequire makes a missing
 // one fatal instead of a skip (set in CI).
 const (
-	EnvBinary  = "PLATE_RESORT_PREFECT"
+	EnvBinary  = "PLATE_RESORT_TEST_PREFECT"
 	EnvRequire = "PLATE_RESORT_REQUIRE_E2E"
 )
 
