@@ -173,7 +173,8 @@ func (r *rig) waitRegistered(b *Bridge) {
 		n := len(b.deps)
 		b.mu.Unlock()
 		st, _ := b.devs.get(r.cfg.Devices[0])
-		if n > 0 && (r.agentC == nil || st.Availability == "online" && st.State.Connected) {
+		// Every deployment of every device, not just the first one upserted.
+		if n >= len(flowDefs)*len(b.cfg.Devices) && (r.agentC == nil || st.Availability == "online" && st.State.Connected) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

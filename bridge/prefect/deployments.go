@@ -200,9 +200,14 @@ func (c *Client) CreateFlowRun(ctx context.Context, deploymentID string, r FlowR
 		IdempotencyKey string          `json:"idempotency_key,omitempty"`
 		State          *StateCreate    `json:"state,omitempty"`
 	}{r.Name, params, r.Tags, r.IdempotencyKey, r.State}
+	if body.IdempotencyKey == "" {
+		// A fresh key makes the call safe to retry (a busy SQLite server
+		// answers 503): the server returns the run the first try created.
+		body.IdempotencyKey = "plate-resort-" + newUUID()
+	}
 	var fr FlowRun
 	err = c.do(ctx, call{method: "POST", path: "/deployments/" + url.PathEscape(deploymentID) + "/create_flow_run",
-		body: body, out: &fr, idempotent: r.IdempotencyKey != ""})
+		body: body, out: &fr, idempotent: true})
 	if err != nil {
 		return nil, fmt.Errorf("create flow run: %w", err)
 	}

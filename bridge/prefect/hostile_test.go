@@ -5,11 +5,13 @@ package prefect_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,10 +139,29 @@ func TestNonIdempotentCallsAreNotRetried(t *testing.T) {
 	if prefect.StatusOf(err) != 500 || n.Load() != 1 {
 		t.Fatalf("err=%v attempts=%d", err, n.Load())
 	}
-	n.Store(0)
-	_, err = c.CreateFlowRun(context.Background(), "d", prefect.FlowRunCreate{})
-	if n.Load() != 1 || err == nil {
-		t.Fatalf("create_flow_run without idempotency key retried: attempts=%d", n.Load())
+}
+
+// create_flow_run always carries an idempotency key (the caller's, or a
+// fresh one), so retrying a 5xx can never create a second run: every
+// attempt sends the same key.
+func TestCreateFlowRunRetriesWithOneIdempotencyKey(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	c := fakeClient(t, func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			IdempotencyKey string `json:"idempotency_key"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		keys = append(keys, body.IdempotencyKey)
+		mu.Unlock()
+		w.WriteHeader(503)
+	})
+	_, err := c.CreateFlowRun(context.Background(), "d", prefect.FlowRunCreate{})
+	mu.Lock()
+	defer mu.Unlock()
+	if err == nil || len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
+		t.Fatalf("err=%v keys=%q", err, keys)
 	}
 }
 

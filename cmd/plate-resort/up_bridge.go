@@ -6,16 +6,38 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/agent"
+	"github.com/plate-resort/plate-resort/bridge"
 )
 
-// bridgeSection is the bridge part of configs/up.yaml. It stays empty until
-// the bridge lands; `up` then starts it when a Prefect API URL is set.
-type bridgeSection struct{}
+// bridgeSection is the bridge part of configs/up.yaml; `up` starts the
+// bridge when bridge.prefect.api_url (or PREFECT_API_URL) is set.
+type bridgeSection = bridge.Config
 
-func bridgeDefaults() bridgeSection { return bridgeSection{} }
+func bridgeDefaults() bridgeSection { return bridge.Defaults() }
 
-func bridgeNote(bridgeSection) string { return "" }
+func bridgeNote(c bridgeSection) string {
+	if c.Prefect.APIURL == "" {
+		return ""
+	}
+	return ", Prefect bridge on " + c.Prefect.APIURL
+}
 
-func startBridge(ctx context.Context, _ bridgeSection, _ string, _ agent.Config, _ zerolog.Logger) (<-chan error, context.CancelFunc, error) {
-	return nil, nil, nil
+// startBridge runs the bridge against the embedded broker for the agent's
+// device, when a Prefect API is configured.
+func startBridge(ctx context.Context, c bridgeSection, brokerURL string, a agent.Config, log zerolog.Logger) (<-chan error, context.CancelFunc, error) {
+	if c.Prefect.APIURL == "" {
+		return nil, nil, nil
+	}
+	c.MQTT.URL = brokerURL
+	c.Prefix = a.Prefix
+	c.Devices = []string{a.Device}
+	c.Hotels = a.Resort.Hotels
+	b, err := bridge.New(c, log.With().Str("part", "bridge").Logger())
+	if err != nil {
+		return nil, nil, err
+	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- b.Run(bctx) }()
+	return done, cancel, nil
 }
