@@ -51,6 +51,12 @@ type Agent struct {
 	liveMoving bool
 	target     *Target
 
+	// birthMu orders the birth sequence (online, info, ...) against the
+	// shutdown's offline: a birth that lost the race must not leave a
+	// retained "online" behind a stopped agent.
+	birthMu sync.Mutex
+	closing atomic.Bool
+
 	counters counters
 	dropped  atomic.Uint64
 	handlers map[string]handler
@@ -162,6 +168,9 @@ func (a *Agent) shutdown(cm *autopaho.ConnectionManager) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	a.drainOutbox(ctx)
+	a.closing.Store(true)
+	a.birthMu.Lock()
+	defer a.birthMu.Unlock()
 	a.publish(ctx, a.topics.Availability, []byte("offline"), true)
 	_ = cm.Disconnect(ctx)
 	if a.resort.Opened() {

@@ -113,6 +113,11 @@ func (a *Agent) onPublish(p *paho.Publish) {
 // onConnectionUp re-subscribes and republishes availability, info, state,
 // health and discovery on every (re)connect.
 func (a *Agent) onConnectionUp(ctx context.Context, cm *autopaho.ConnectionManager) {
+	a.birthMu.Lock()
+	defer a.birthMu.Unlock()
+	if a.closing.Load() {
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	subs := []paho.SubscribeOptions{
