@@ -45,6 +45,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeBytes$$' -fuzztime 15s ./driver/sim
 	$(GO) test -run '^$$' -fuzz '^FuzzCovers$$' -fuzztime 10s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime 10s ./bridge/prefect
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime 10s ./bridge
+	$(GO) test -run '^$$' -fuzz '^FuzzDevicesHandle$$' -fuzztime 10s ./bridge
 
 ## bench: codec, pty round trip, agent MQTT round trip and e-stop latency, broker vs mosquitto.
 bench: build
