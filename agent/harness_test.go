@@ -46,7 +46,7 @@ func startEmbedded(t *testing.T) string {
 	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.Listeners.TCP.Address = "127.0.0.1:0"
-	b, err := broker.New(cfg, zerolog.Nop())
+	b, err := broker.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).With().Str("part", "broker").Logger().Level(zerolog.DebugLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

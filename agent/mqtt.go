@@ -118,6 +118,12 @@ func (a *Agent) onConnectionUp(ctx context.Context, cm *autopaho.ConnectionManag
 	if a.closing.Load() {
 		return
 	}
+	// The connection can come up before NewConnection has returned to Run,
+	// so record the manager here too; otherwise the birth messages below
+	// would find no client and be silently skipped.
+	a.cmMu.Lock()
+	a.cm = cm
+	a.cmMu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	subs := []paho.SubscribeOptions{
@@ -153,6 +159,7 @@ func (a *Agent) publish(ctx context.Context, topic string, payload []byte, retai
 func (a *Agent) publishProps(ctx context.Context, topic string, payload []byte, retain bool, props *paho.PublishProperties) {
 	c := a.client()
 	if c == nil {
+		a.log.Warn().Str("topic", topic).Msg("publish skipped: no MQTT connection yet")
 		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
