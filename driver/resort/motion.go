@@ -222,8 +222,7 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 		return err
 	}
 	deadline := time.Now().Add(timeout)
-	still := 0
-	prev := xseries.Degrees(math.NaN())
+	var quiet stillness
 	for {
 		s, err := r.sample(ctx)
 		if err != nil {
@@ -234,12 +233,7 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 			res.Success, res.Reason = true, ReasonReached
 			return nil
 		}
-		if s.moving || !settled(prev, s.pos) {
-			still = 0
-		} else {
-			still++
-		}
-		prev = s.pos
+		still := quiet.observe(s)
 		// Three quiet samples (300 ms) mean the servo has given up short of
 		// the goal: friction inside its deadband. Waiting longer changes
 		// nothing, unlike upstream which waited for the full timeout.
@@ -257,10 +251,22 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 	}
 }
 
-// settled reports whether two successive samples show no motion (less than
-// a pulse and a half apart).
-func settled(prev, now xseries.Degrees) bool {
-	return !math.IsNaN(float64(prev)) && math.Abs(float64(xseries.Diff(prev, now))) < 0.13
+// stillness counts successive samples that show no motion: neither the
+// servo's Moving/profile flags nor a position change of a pulse and a half.
+type stillness struct {
+	n    int
+	prev xseries.Degrees
+	seen bool
+}
+
+func (q *stillness) observe(s sample) int {
+	if s.moving || !q.seen || math.Abs(float64(xseries.Diff(q.prev, s.pos))) >= 0.13 {
+		q.n = 0
+	} else {
+		q.n++
+	}
+	q.prev, q.seen = s.pos, true
+	return q.n
 }
 
 // goalPulses converts a normalised angle to a mode-3 goal in 0..4095 with

@@ -24,8 +24,7 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 		return err
 	}
 	deadline := time.Now().Add(seconds(cfg.Stage1Timeout))
-	still := 0
-	prev := xseries.Degrees(math.NaN())
+	var quiet stillness
 	for {
 		s, err := r.sample(ctx)
 		if err != nil {
@@ -37,12 +36,7 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 			res.Success, res.Reason = true, ReasonCoarse
 			return nil
 		}
-		if s.moving || !settled(prev, s.pos) {
-			still = 0
-		} else {
-			still++
-		}
-		prev = s.pos
+		still := quiet.observe(s)
 		near := math.Abs(e) <= cfg.SwitchError
 		if near && (still >= 2 || time.Now().After(deadline)) {
 			break
