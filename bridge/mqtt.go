@@ -2,18 +2,17 @@ package bridge
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
 // mqttConn is the bridge's broker connection: autopaho owns reconnection;
@@ -30,30 +29,9 @@ type mqttConn struct {
 
 // connectMQTT starts the connection; it does not wait for the broker.
 func (b *Bridge) connectMQTT(ctx context.Context) (*mqttConn, error) {
-	u, err := url.Parse(b.cfg.MQTT.URL)
+	u, tlsCfg, err := mqttconn.Server(b.cfg.MQTT.URL, b.cfg.MQTT.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.url: %w", err)
-	}
-	switch u.Scheme {
-	case "tcp":
-		u.Scheme = "mqtt"
-	case "ssl", "mqtts":
-		u.Scheme = "tls"
-	}
-	var tlsCfg *tls.Config
-	if u.Scheme == "tls" || u.Scheme == "wss" {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		if b.cfg.MQTT.CAFile != "" {
-			pem, err := os.ReadFile(b.cfg.MQTT.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("mqtt.ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("mqtt.ca_file %s: no PEM certificate found", b.cfg.MQTT.CAFile)
-			}
-			tlsCfg.RootCAs = pool
-		}
 	}
 	m := &mqttConn{respTopic: b.cfg.Prefix + "/responses/" + b.cfg.ClientID(), ready: make(chan struct{})}
 	subs := []paho.SubscribeOptions{{Topic: m.respTopic + "/#", QoS: 1}}
