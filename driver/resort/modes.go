@@ -3,6 +3,7 @@ package resort
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
@@ -18,6 +19,11 @@ func (r *Resort) enterPositionMode(ctx context.Context) error {
 		return err
 	}
 	r.setTorque(false)
+	// Clear the Bus Watchdog of the pulse stage (also one that tripped
+	// while the host was gone): a tripped watchdog freezes every goal.
+	if err := r.write(ctx, xseries.BusWatchdog, 0); err != nil {
+		return err
+	}
 	mode, err := r.readInt(ctx, xseries.OperatingMode)
 	if err != nil {
 		return err
@@ -72,12 +78,23 @@ func (r *Resort) enterPWMMode(ctx context.Context) error {
 	if err := r.write(ctx, xseries.GoalPWM, 0); err != nil {
 		return err
 	}
+	// The Bus Watchdog stops the drive if the host goes silent for
+	// pulseWatchdog (an adapter pulled mid-pulse would otherwise leave the
+	// carousel turning at the pulse's duty until power is cut). The pulse
+	// loop talks to the servo at least every liveInterval.
+	if err := r.write(ctx, xseries.BusWatchdog, int64(pulseWatchdog/(20*time.Millisecond))); err != nil {
+		return err
+	}
 	if err := r.write(ctx, xseries.TorqueEnable, 1); err != nil {
 		return err
 	}
 	r.setTorque(true)
 	return nil
 }
+
+// pulseWatchdog is the Bus Watchdog time during the pulse stage: five live
+// intervals of silence.
+const pulseWatchdog = 500 * time.Millisecond
 
 func (r *Resort) setTorque(on bool) {
 	r.mu.Lock()

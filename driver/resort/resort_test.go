@@ -500,3 +500,51 @@ func TestSlowMoveIsNotSettledEarly(t *testing.T) {
 		t.Fatalf("precise move at speed 5: %v %+v", err, res)
 	}
 }
+
+// Review finding: an adapter pulled in the middle of a PWM pulse must not
+// leave the carousel driven at the pulse's duty. The Bus Watchdog set for
+// the pulse stage stops it within half a second of silence.
+func TestAdapterPulledMidPulseStopsByBusWatchdog(t *testing.T) {
+	g := newRig(t, sim.Config{InitialPosition: 200}, func(c *resort.Config) {
+		c.PulseDuration, c.PulseRest, c.PulsePWMStart, c.PWMMax = 2, 0.05, 300, 400 // long, strong pulses
+		c.SwitchError = 5
+	})
+	g.connect()
+	ctx := ctx10(t)
+	done := make(chan error, 1)
+	go func() { _, err := g.r.MoveToAngle(ctx, 100, true, resort.PreciseOverrides{}); done <- err }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := g.servo.Snapshot()
+		if st.Mode == xseries.ModePWM && st.GoalPWM != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pulse stage never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := g.pty.Unplug(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	time.Sleep(700 * time.Millisecond) // past the 500 ms watchdog
+	a := g.servo.Snapshot().Position
+	time.Sleep(500 * time.Millisecond)
+	b := g.servo.Snapshot().Position
+	if moved := math.Abs(float64(xseries.Diff(a, b))); moved > 0.05 {
+		t.Fatalf("carousel still driven after the host vanished: %.2f° in 0.5 s", moved)
+	}
+	// Back: reconnect clears the tripped watchdog and moves work again.
+	if err := g.pty.Replug(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.r.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dur, start, maxPWM := 0.15, 180, 600
+	o := resort.PreciseOverrides{PulseDuration: &dur, PulsePWMStart: &start, PWMMax: &maxPWM}
+	if res, err := g.r.MoveToAngle(ctx, 120, true, o); err != nil || !res.Success {
+		t.Fatalf("after replug: %v %+v", err, res)
+	}
+}

@@ -41,6 +41,7 @@ func (s *Servo) resetEEPROM(keepID, keepBaud bool) {
 // Reboot. Hardware Error Status is RAM, so a reboot clears it (the only way
 // out of a shutdown, dynamixel.md §5).
 func (s *Servo) resetRAM() {
+	s.watchdogTripped = false
 	t := s.tab
 	for addr := aTorque; addr < tableSize; addr++ {
 		t.mem[addr] = 0

@@ -46,6 +46,7 @@ func (s *Servo) handleLocked(p protocol.Packet, now time.Time) outcome {
 		return outcome{}
 	}
 	s.requests[p.Instruction]++
+	s.lastRequest = now
 	var hooks []hookCall
 	// The level in force when the request arrived decides its reply, even
 	// if the request changes it.

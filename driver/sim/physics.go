@@ -60,6 +60,7 @@ func (s *Servo) step(dt float64) {
 	t := s.tab
 	mode := t.get(aMode)
 	s.pushing = false
+	s.checkWatchdog()
 	if now := s.lastStep; now.Before(s.silentTil) {
 		s.vel = 0 // booting: the controller is not driving
 	} else if s.torque {
@@ -114,6 +115,25 @@ func (s *Servo) stepPosition(dt float64) {
 	}
 	s.vel = dir * speed
 	s.moveTo(s.pos + dir*move)
+}
+
+// checkWatchdog trips the Bus Watchdog (98): when it is 1..127 and no
+// instruction packet arrived for that many 20 ms units, the servo stops
+// driving (PWM output 0 in PWM mode, holding in position mode) and the
+// register reads -1 until the host writes 0 [e-Manual, X-series "Bus
+// Watchdog"]. It is the backstop for a host that vanished mid-pulse.
+func (s *Servo) checkWatchdog() {
+	wd := s.tab.get(aWatchdog)
+	if s.watchdogTripped || wd <= 0 || wd > 127 || s.lastRequest.IsZero() {
+		return
+	}
+	if s.lastStep.Sub(s.lastRequest) > time.Duration(wd)*20*time.Millisecond {
+		s.watchdogTripped = true
+		s.tab.set(aWatchdog, 0xFF) // -1 as a signed byte
+		s.tab.set(aGoalPWM, 0)
+		s.target = s.pos
+		s.profiling = false
+	}
 }
 
 func (s *Servo) stepPWM(dt float64) {

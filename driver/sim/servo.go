@@ -37,6 +37,10 @@ type Servo struct {
 	lastStep  time.Time
 	bootAt    time.Time
 	silentTil time.Time
+	// lastRequest is when the last instruction packet for this servo
+	// arrived: the Bus Watchdog (98) measures silence from it.
+	lastRequest     time.Time
+	watchdogTripped bool
 
 	registered *regWrite // pending Reg Write, applied by Action
 

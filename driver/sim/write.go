@@ -70,7 +70,19 @@ func (s *Servo) checkValue(r reg, v int64) protocol.ErrorCode {
 	if abs < 0 {
 		abs = -abs
 	}
+	if s.watchdogTripped {
+		switch r.addr {
+		case aGoalPWM, aGoalPos, aGoalVelocity, aGoalCurrent:
+			// A tripped Bus Watchdog freezes the goals until 98 is
+			// written 0 (e-Manual, "Bus Watchdog").
+			return protocol.CodeResultFail
+		}
+	}
 	switch r.addr {
+	case aWatchdog:
+		if v == 0 {
+			s.watchdogTripped = false
+		}
 	case aTorque:
 		if v == 1 && s.hwErr != 0 {
 			// A shutdown holds torque off until Reboot (dynamixel.md §9).

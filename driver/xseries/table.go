@@ -83,28 +83,31 @@ func (it Item) Encode(v int64) ([]byte, error) {
 
 // The items the driver and the simulator use (dynamixel.md §6).
 var (
-	ModelNumber         = Item{"Model Number", 0, 2, false, EEPROM, false}
-	FirmwareVersion     = Item{"Firmware Version", 6, 1, false, EEPROM, false}
-	ID                  = Item{"ID", 7, 1, false, EEPROM, true}
-	BaudRate            = Item{"Baud Rate", 8, 1, false, EEPROM, true}
-	ReturnDelayTime     = Item{"Return Delay Time", 9, 1, false, EEPROM, true} // 2 µs per unit
-	DriveMode           = Item{"Drive Mode", 10, 1, false, EEPROM, true}
-	OperatingMode       = Item{"Operating Mode", 11, 1, false, EEPROM, true}
-	HomingOffset        = Item{"Homing Offset", 20, 4, true, EEPROM, true}
-	MovingThreshold     = Item{"Moving Threshold", 24, 4, false, EEPROM, true}
-	TemperatureLimit    = Item{"Temperature Limit", 31, 1, false, EEPROM, true}
-	MaxVoltageLimit     = Item{"Max Voltage Limit", 32, 2, false, EEPROM, true}
-	MinVoltageLimit     = Item{"Min Voltage Limit", 34, 2, false, EEPROM, true}
-	PWMLimit            = Item{"PWM Limit", 36, 2, false, EEPROM, true}
-	CurrentLimit        = Item{"Current Limit", 38, 2, false, EEPROM, true} // XM only
-	VelocityLimit       = Item{"Velocity Limit", 44, 4, false, EEPROM, true}
-	MaxPositionLimit    = Item{"Max Position Limit", 48, 4, false, EEPROM, true}
-	MinPositionLimit    = Item{"Min Position Limit", 52, 4, false, EEPROM, true}
-	Shutdown            = Item{"Shutdown", 63, 1, false, EEPROM, true}
-	TorqueEnable        = Item{"Torque Enable", 64, 1, false, RAM, true}
-	LED                 = Item{"LED", 65, 1, false, RAM, true}
-	StatusReturnLevel   = Item{"Status Return Level", 68, 1, false, RAM, true}
-	HardwareErrorStat   = Item{"Hardware Error Status", 70, 1, false, RAM, false}
+	ModelNumber       = Item{"Model Number", 0, 2, false, EEPROM, false}
+	FirmwareVersion   = Item{"Firmware Version", 6, 1, false, EEPROM, false}
+	ID                = Item{"ID", 7, 1, false, EEPROM, true}
+	BaudRate          = Item{"Baud Rate", 8, 1, false, EEPROM, true}
+	ReturnDelayTime   = Item{"Return Delay Time", 9, 1, false, EEPROM, true} // 2 µs per unit
+	DriveMode         = Item{"Drive Mode", 10, 1, false, EEPROM, true}
+	OperatingMode     = Item{"Operating Mode", 11, 1, false, EEPROM, true}
+	HomingOffset      = Item{"Homing Offset", 20, 4, true, EEPROM, true}
+	MovingThreshold   = Item{"Moving Threshold", 24, 4, false, EEPROM, true}
+	TemperatureLimit  = Item{"Temperature Limit", 31, 1, false, EEPROM, true}
+	MaxVoltageLimit   = Item{"Max Voltage Limit", 32, 2, false, EEPROM, true}
+	MinVoltageLimit   = Item{"Min Voltage Limit", 34, 2, false, EEPROM, true}
+	PWMLimit          = Item{"PWM Limit", 36, 2, false, EEPROM, true}
+	CurrentLimit      = Item{"Current Limit", 38, 2, false, EEPROM, true} // XM only
+	VelocityLimit     = Item{"Velocity Limit", 44, 4, false, EEPROM, true}
+	MaxPositionLimit  = Item{"Max Position Limit", 48, 4, false, EEPROM, true}
+	MinPositionLimit  = Item{"Min Position Limit", 52, 4, false, EEPROM, true}
+	Shutdown          = Item{"Shutdown", 63, 1, false, EEPROM, true}
+	TorqueEnable      = Item{"Torque Enable", 64, 1, false, RAM, true}
+	LED               = Item{"LED", 65, 1, false, RAM, true}
+	StatusReturnLevel = Item{"Status Return Level", 68, 1, false, RAM, true}
+	HardwareErrorStat = Item{"Hardware Error Status", 70, 1, false, RAM, false}
+	// Bus Watchdog: 1..127 x 20 ms of bus silence stops the drive; reads -1
+	// once tripped, until written 0 (e-Manual, X-series "Bus Watchdog").
+	BusWatchdog         = Item{"Bus Watchdog", 98, 1, true, RAM, true}
 	GoalPWM             = Item{"Goal PWM", 100, 2, true, RAM, true}
 	GoalCurrent         = Item{"Goal Current", 102, 2, true, RAM, true}
 	GoalVelocity        = Item{"Goal Velocity", 104, 4, true, RAM, true}
@@ -126,7 +129,7 @@ var Items = []Item{
 	ModelNumber, FirmwareVersion, ID, BaudRate, ReturnDelayTime, DriveMode, OperatingMode,
 	HomingOffset, MovingThreshold, TemperatureLimit, MaxVoltageLimit, MinVoltageLimit, PWMLimit,
 	CurrentLimit, VelocityLimit, MaxPositionLimit, MinPositionLimit, Shutdown, TorqueEnable, LED,
-	StatusReturnLevel, HardwareErrorStat, GoalPWM, GoalCurrent, GoalVelocity, ProfileAcceleration,
+	StatusReturnLevel, HardwareErrorStat, BusWatchdog, GoalPWM, GoalCurrent, GoalVelocity, ProfileAcceleration,
 	ProfileVelocity, GoalPosition, Moving, MovingStatus, PresentPWM, PresentCurrent,
 	PresentVelocity, PresentPosition, PresentInputVoltage, PresentTemperature,
 }
