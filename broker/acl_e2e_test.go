@@ -141,3 +141,42 @@ func TestClientIDTakeoverRefused(t *testing.T) {
 	// The same user reconnecting (agent restart) is allowed.
 	pahoConnect(t, b.TCPAddr(), "resort-1-agent", "agent1")
 }
+
+// mochi applies no ACL to a Last Will, so the broker checks the will at
+// CONNECT: a viewer cannot leave a (retained) command behind, an agent
+// cannot leave another device's availability, and an agent's own
+// availability will is fine.
+func TestLastWillIsCheckedAtConnect(t *testing.T) {
+	b, _ := startBroker(t, productionConfig(t))
+	h, p := hostPort(t, b.TCPAddr())
+	connect := func(user, topic string, retain bool) error {
+		args := append([]string{"-h", h, "-p", p, "-t", "plate-resort/resort-1/state", "-C", "1", "-W", "1",
+			"--will-topic", topic, "--will-payload", "90"}, creds(user)...)
+		if retain {
+			args = append(args, "--will-retain")
+		}
+		out, err := run(t, "mosquitto_sub", args...)
+		if err != nil && strings.Contains(out+err.Error(), "Timed out") {
+			return nil // connected (and subscribed), then timed out waiting
+		}
+		if err != nil {
+			return err
+		}
+		return nil
+	}
+	if err := connect("viewer", "plate-resort/resort-1/cmd/move_to_angle", true); err == nil {
+		t.Fatal("viewer connected with a retained will on a command topic")
+	}
+	if err := connect("viewer", "plate-resort/resort-1/cmd/move_to_angle", false); err == nil {
+		t.Fatal("viewer connected with a will on a command topic")
+	}
+	if err := connect("alice", "plate-resort/resort-1/cmd/move_to_angle", true); err == nil {
+		t.Fatal("operator connected with a retained will on a command topic")
+	}
+	if err := connect("agent2", "plate-resort/resort-1/availability", true); err == nil {
+		t.Fatal("agent of resort-2 connected with a will on resort-1's availability")
+	}
+	if err := connect("agent1", "plate-resort/resort-1/availability", true); err != nil {
+		t.Fatalf("agent's own availability will refused: %v", err)
+	}
+}

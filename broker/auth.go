@@ -33,6 +33,7 @@ type authHook struct {
 	srv       *mqtt.Server
 	log       zerolog.Logger // failed logins and refusals
 	denyLog   zerolog.Logger // sampled: a client can trigger one per packet
+	dummy     []byte         // compared for unknown users (timing)
 }
 
 // dummyHash is compared against when the user name is unknown, so a refusal
@@ -48,12 +49,22 @@ func newAuthHook(cfg Config, log zerolog.Logger) (*authHook, error) {
 		log:       log,
 		denyLog:   log.Sample(&zerolog.BurstSampler{Burst: 20, Period: 10 * time.Second}),
 	}
+	maxCost := bcrypt.DefaultCost
 	for name, u := range cfg.Users {
 		r, err := rightsFor(cfg.Prefix, u.Role, u.Devices)
 		if err != nil {
 			return nil, fmt.Errorf("users.%s: %w", name, err)
 		}
 		h.users[name] = &account{hash: []byte(u.PasswordHash), role: u.Role, rights: r}
+		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil && c > maxCost {
+			maxCost = c
+		}
+	}
+	h.dummy = dummyHash
+	if maxCost > bcrypt.DefaultCost {
+		// Match the slowest real hash so an unknown user is not refused
+		// measurably faster than a wrong password.
+		h.dummy, _ = bcrypt.GenerateFromPassword([]byte("plate-resort: no such user"), maxCost)
 	}
 	if cfg.Anonymous.Enabled {
 		r, err := rightsFor(cfg.Prefix, cfg.Anonymous.Role, cfg.Anonymous.Devices)
@@ -93,13 +104,29 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	} else {
 		a, ok := h.users[user]
 		if !ok {
-			_ = bcrypt.CompareHashAndPassword(dummyHash, pk.Connect.Password)
+			_ = bcrypt.CompareHashAndPassword(h.dummy, pk.Connect.Password)
 			return refuse("unknown user")
 		}
 		if bcrypt.CompareHashAndPassword(a.hash, pk.Connect.Password) != nil {
 			return refuse("wrong password")
 		}
 		acct = a
+	}
+	// mochi never runs the ACL or OnPublish for a Last Will, so check it
+	// here: a will is a publish the client makes later. Without this a viewer
+	// could leave a retained move command behind by dropping its connection.
+	if pk.Connect.WillFlag {
+		if !acct.rights.allows(pk.Connect.WillTopic, true) {
+			return refuse("last will topic not allowed for this role")
+		}
+		if pk.Connect.WillRetain && covers(h.cmdFilter, pk.Connect.WillTopic) && !acct.rights.admin {
+			return refuse("retained last will on a command topic")
+		}
+	}
+	// The embedding process's inline client has no user name; nobody may
+	// take its session over.
+	if cl.ID == mqtt.InlineClientId {
+		return refuse("client id is reserved")
 	}
 	// A client id names a session. Without this check any user could take
 	// over (and so disconnect) the agent's session by reusing its client id.
