@@ -117,7 +117,7 @@ func (b *Bridge) registerWithRetry(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		if st := prefect.StatusOf(err); st == 401 || st == 403 || st == 422 || errors.Is(err, prefect.ErrReservedPoolName) {
+		if st := prefect.StatusOf(err); st == 401 || st == 403 || errors.Is(err, prefect.ErrReservedPoolName) {
 			return fmt.Errorf("register with Prefect at %s: %w", b.pc.APIURL(), err)
 		}
 		b.log.Warn().Err(err).Dur("retry_in", delay).Msg("could not register with Prefect; retrying")

@@ -139,7 +139,28 @@ func validSpecs(specs []*command.Spec) bool {
 		return false
 	}
 	for _, s := range specs {
-		if s == nil || s.Name == "" || s.Params == nil || s.Params.Type != "object" {
+		if s == nil || s.Name == "" || s.Params == nil || s.Params.Type != "object" || !validSchema(s.Params, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validSchema checks a catalogue schema from the wire all the way down: no
+// nil properties, known types, bounded depth. A retained info message is
+// input like any other; one that fails is ignored and the built-in catalogue
+// is used instead.
+func validSchema(s *command.Schema, depth int) bool {
+	if s == nil || depth > 4 || len(s.Properties) > 64 {
+		return false
+	}
+	switch s.Type {
+	case "object", "string", "number", "integer", "boolean":
+	default:
+		return false
+	}
+	for k, p := range s.Properties {
+		if k == "" || len(k) > 64 || !validSchema(p, depth+1) {
 			return false
 		}
 	}

@@ -15,11 +15,14 @@ const PoolType = "plate-resort-mqtt"
 
 // catalog returns the command specs for device: the agent's own catalogue
 // from its retained info when seen, else one built from the config.
-func (b *Bridge) catalog(device string) (map[string]*command.Spec, int) {
+func (b *Bridge) catalog(device string, fromInfo bool) (map[string]*command.Spec, int) {
 	st, _ := b.devs.get(device)
 	specs := st.Commands
-	if len(specs) == 0 {
+	if len(specs) == 0 || !fromInfo {
 		specs = command.New(command.Options{Hotels: b.cfg.Hotels, MaxSpeed: b.cfg.MaxSpeed}).Specs()
+		if !fromInfo {
+			st.InfoSeq = -st.InfoSeq // seen, but not used: see registerDevice
+		}
 	}
 	out := make(map[string]*command.Spec, len(specs))
 	for _, s := range specs {
@@ -44,18 +47,30 @@ func (b *Bridge) register(ctx context.Context) error {
 	b.poolID = pool.ID
 	b.mu.Unlock()
 	for i, dev := range b.cfg.Devices {
-		if err := b.registerDevice(ctx, dev, i == 0); err != nil {
+		err := b.registerDevice(ctx, dev, i == 0, true)
+		if prefect.StatusOf(err) == 422 {
+			// Prefect refused a schema taken from the agent's retained
+			// info: register with the built-in catalogue rather than not
+			// at all.
+			b.log.Warn().Err(err).Str("device", dev).Msg("Prefect refused the agent's command schemas; using the built-in catalogue")
+			err = b.registerDevice(ctx, dev, i == 0, false)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (b *Bridge) registerDevice(ctx context.Context, dev string, first bool) error {
-	specs, seq := b.catalog(dev)
+func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo bool) error {
+	specs, seq := b.catalog(dev, fromInfo)
 	source := "config (no retained info from the agent yet)"
-	if seq > 0 {
+	switch {
+	case seq > 0:
 		source = "the agent's retained info"
+	case seq < 0:
+		source = "config (the agent's retained info was refused)"
+		seq = -seq // remember it as handled, so the same info is not retried
 	}
 	n := 0
 	for i := range flowDefs {
@@ -138,7 +153,15 @@ func (b *Bridge) reregisterOnInfo(ctx context.Context) {
 			if st.InfoSeq == old {
 				continue
 			}
-			if err := b.registerDevice(ctx, dev, i == 0); err != nil {
+			err := b.registerDevice(ctx, dev, i == 0, true)
+			if prefect.StatusOf(err) == 422 {
+				b.log.Warn().Err(err).Str("device", dev).Msg("Prefect refused the agent's command schemas; keeping the built-in catalogue")
+				b.mu.Lock()
+				b.regSeq[dev] = st.InfoSeq // do not retry the same refused info
+				b.mu.Unlock()
+				err = b.registerDevice(ctx, dev, i == 0, false)
+			}
+			if err != nil {
 				b.log.Warn().Err(err).Str("device", dev).Msg("could not update deployments from the agent's info; will retry on the next change")
 			}
 		}

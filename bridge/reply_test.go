@@ -99,3 +99,33 @@ func FuzzDevicesHandle(f *testing.F) {
 		}
 	})
 }
+
+// Review finding: a retained info whose schema has a null property crashed
+// schema building on every start. Such a catalogue is now ignored, and
+// whatever the device handler accepts must build into Prefect schemas.
+func TestHostileInfoCatalogueIsIgnored(t *testing.T) {
+	for _, info := range []string{
+		`{"commands":[{"name":"connect","kind":"motion","params":{"type":"object","properties":{"port":null}}}]}`,
+		`{"commands":[{"name":"x","params":{"type":"object","properties":{"a":{"type":"object","properties":{"b":{"type":"object","properties":{"c":{"type":"object","properties":{"d":{"type":"object","properties":{"e":{"type":"string"}}}}}}}}}}}}]}`,
+		`{"commands":[{"name":"x","params":{"type":"object","properties":{"a":{"type":"weird"}}}}]}`,
+	} {
+		d := newDevices("plate-resort", []string{"resort-1"})
+		d.handle("plate-resort/resort-1/info", []byte(info), timeNow())
+		st, _ := d.get("resort-1")
+		if len(st.Commands) != 0 {
+			t.Fatalf("hostile catalogue accepted: %s", info)
+		}
+	}
+	// A valid catalogue builds without panicking for every flow.
+	d := newDevices("plate-resort", []string{"resort-1"})
+	d.handle("plate-resort/resort-1/info", []byte(`{"commands":[{"name":"activate_hotel","kind":"motion","params":{"type":"object","properties":{"hotel":{"type":"string","enum":["A"]}},"required":["hotel"]}}]}`), timeNow())
+	st, _ := d.get("resort-1")
+	if len(st.Commands) != 1 {
+		t.Fatal("valid catalogue refused")
+	}
+	for i := range flowDefs {
+		if flowDefs[i].Command == "activate_hotel" {
+			_ = buildSchema(&flowDefs[i], st.Commands[0])
+		}
+	}
+}

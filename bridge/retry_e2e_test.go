@@ -8,22 +8,18 @@ import (
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 )
 
-// A deployment with retries: the first attempt fails (e-stop latched), the
-// run shows AwaitingRetry in Prefect, the bridge runs the retry itself after
-// retry_delay (Prefect never re-offers in-process retries to pollers, §5),
-// and once the e-stop is reset the retry completes.
+// A deployment with retries: the first attempt fails (a hardware fault),
+// the run shows AwaitingRetry in Prefect, the bridge runs the retry itself
+// after retry_delay (Prefect never re-offers in-process retries to pollers,
+// §5), and once the fault is cleared by a reboot the retry completes.
+// A failure caused by a latched e-stop is never retried.
 func TestRetriesGoThroughAwaitingRetry(t *testing.T) {
 	r := newRig(t, rigOptions{configure: func(c *Config) {
 		c.Deployments = map[string]DeploymentConfig{"activate-hotel": {Retries: 1, RetryDelay: 4 * time.Second}}
 	}})
 	b, _ := r.startBridge(r.cfg)
 	ctx := ctxTimeout(t, 2*time.Minute)
-	if err := r.broker.Server().Publish("plate-resort/resort-1/cmd/emergency_stop", []byte("{}"), false, 1); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return s.State.EStop }); !ok {
-		t.Fatal("e-stop never latched")
-	}
+	r.servo.TriggerOverload()
 	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +29,7 @@ func TestRetriesGoThroughAwaitingRetry(t *testing.T) {
 	for {
 		got, err := r.pc.ReadFlowRun(ctx, fr.ID)
 		if err == nil && got.State.Name == "AwaitingRetry" {
-			if !strings.Contains(got.State.Message, "estop_latched") {
+			if !strings.Contains(got.State.Message, "hardware_error") {
 				t.Errorf("AwaitingRetry message %q does not carry the agent's error", got.State.Message)
 			}
 			break
@@ -46,7 +42,7 @@ func TestRetriesGoThroughAwaitingRetry(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := r.broker.Server().Publish("plate-resort/resort-1/cmd/reset", []byte("{}"), false, 1); err != nil {
+	if err := r.broker.Server().Publish("plate-resort/resort-1/cmd/reboot", []byte("{}"), false, 1); err != nil {
 		t.Fatal(err)
 	}
 	final := waitFinal(t, r.pc, fr.ID, 90*time.Second)
@@ -55,5 +51,18 @@ func TestRetriesGoThroughAwaitingRetry(t *testing.T) {
 	}
 	if !strings.Contains(string(final.State.Data), `"hotel":"B"`) {
 		t.Fatalf("result %s", final.State.Data)
+	}
+
+	// An e-stop failure is final: a reset must never resume the move.
+	if err := r.broker.Server().Publish("plate-resort/resort-1/cmd/emergency_stop", []byte("{}"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return s.State.EStop }); !ok {
+		t.Fatal("e-stop never latched")
+	}
+	fr2 := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
+	final2 := waitFinal(t, r.pc, fr2.ID, 60*time.Second)
+	if final2.State.Type != prefect.StateFailed || final2.RunCount != 1 || !strings.Contains(final2.State.Message, "estop_latched") {
+		t.Fatalf("e-stop failure: %s after %d attempts: %s", final2.State.Type, final2.RunCount, final2.State.Message)
 	}
 }

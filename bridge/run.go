@@ -40,6 +40,19 @@ type run struct {
 	task     *runTask
 	rl       *runLog
 	runCount int // Prefect's run_count once our Running proposal is accepted
+	// noRetry marks a failure that must not be retried even when the
+	// deployment has retries (an e-stop interrupted it, it was cancelled or
+	// expired, or its parameters are invalid): see attempts.
+	noRetry bool
+}
+
+// slot takes one of the bridge's Prefect state-change slots, except for an
+// emergency stop, which never waits behind other runs' Prefect calls.
+func (r *run) slot(ctx context.Context) func() {
+	if r.dep.Def.Command == command.EmergencyStop {
+		return func() {}
+	}
+	return r.b.acquire(ctx)
 }
 
 // start executes fr in its own goroutine unless it is already in flight
@@ -105,7 +118,7 @@ func (r *run) execute(ctx context.Context, mode runMode) {
 func (r *run) claim(ctx context.Context) bool {
 	p := prefect.Pending()
 	p.Message = claimMessage(r.b.cfg.WorkerName)
-	release := r.b.acquire(ctx)
+	release := r.slot(ctx)
 	defer release()
 	res, err := r.b.pc.ProposeState(ctx, r.fr.ID, p)
 	if err != nil {
@@ -132,7 +145,7 @@ func (r *run) claim(ctx context.Context) bool {
 
 // toRunning proposes RUNNING (ProposeState obeys WAIT).
 func (r *run) toRunning(ctx, rctx context.Context) bool {
-	release := r.b.acquire(rctx)
+	release := r.slot(rctx)
 	res, err := r.b.pc.ProposeState(rctx, r.fr.ID, prefect.Running())
 	release()
 	if err != nil {
@@ -213,14 +226,35 @@ func (r *run) awaitRetry(ctx, rctx context.Context, st *prefect.State) bool {
 // It runs on a context that outlives the run timeout, so a timed-out run
 // still ends Crashed.
 func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	release := r.b.acquire(fctx)
-	res, err := r.b.pc.ProposeState(fctx, r.fr.ID, s)
-	release()
-	if err != nil {
-		r.b.log.Error().Err(err).Str("flow_run", r.fr.ID).Str("state", string(s.Type)).Msg("could not report the run's outcome to Prefect")
-		return nil
+	if s.Type == prefect.StateFailed && r.noRetry && r.dep.Cfg.Retries > 0 {
+		// Prefect would turn this Failed into AwaitingRetry; an interrupted,
+		// cancelled, expired or invalid command must not run again by
+		// itself (after an e-stop reset, a retry would resume the move).
+		n := max(r.runCount-1, 0)
+		if err := r.b.pc.PatchFlowRun(context.WithoutCancel(ctx), r.fr.ID, prefect.FlowRunPatch{EmpiricalPolicy: &prefect.EmpiricalPolicy{Retries: &n}}); err != nil {
+			r.rl.Warnf("could not switch retries off for this failure (%v)", err)
+		}
+	}
+	var res *prefect.OrchestrationResult
+	var err error
+	// Keep trying while the bridge runs: a Prefect restart or a locked
+	// database at this moment must not leave the run Running forever. If
+	// the bridge stops first, recovery at the next start finishes it.
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		release := r.slot(fctx)
+		res, err = r.b.pc.ProposeState(fctx, r.fr.ID, s)
+		release()
+		cancel()
+		if err == nil {
+			break
+		}
+		r.b.log.Error().Err(err).Str("flow_run", r.fr.ID).Str("state", string(s.Type)).Dur("retry_in", delay).Msg("could not report the run's outcome to Prefect; retrying")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
 	}
 	if res.State != nil && res.State.Type == prefect.StateCancelling && s.Type != prefect.StateCancelled {
 		// Cancelled in Prefect meanwhile: only CANCELLED may follow (§6).
@@ -234,7 +268,7 @@ func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State 
 
 // timeout is the reply wait for the command's kind.
 func (r *run) timeout() time.Duration {
-	specs, _ := r.b.catalog(r.dep.Device)
+	specs, _ := r.b.catalog(r.dep.Device, true)
 	kind := command.KindMotion
 	if s, ok := specs[r.dep.Def.Command]; ok {
 		kind = s.Kind
@@ -246,6 +280,16 @@ func (r *run) timeout() time.Duration {
 		return r.b.cfg.CommandTimeout.Control
 	}
 	return r.b.cfg.CommandTimeout.Motion
+}
+
+// cancelledNow reports whether Prefect asked to cancel this run.
+func (r *run) cancelledNow() bool {
+	select {
+	case <-r.task.cancelled:
+		return true
+	default:
+		return false
+	}
 }
 
 // attempt sends the command once and returns the final state to propose, or
@@ -275,11 +319,27 @@ func (r *run) attempt(rctx context.Context) *prefect.StateCreate {
 	topic := r.b.cfg.Prefix + "/" + dev + "/cmd/" + cmd
 	expiry := uint32(math.Ceil(timeout.Seconds()))
 	pctx, cancel := context.WithTimeout(rctx, timeout)
+	// A cancellation while waiting for the broker must stop the command
+	// from going out late.
+	go func() {
+		select {
+		case <-r.task.cancelled:
+			cancel()
+		case <-pctx.Done():
+		}
+	}()
+	if r.cancelledNow() {
+		cancel()
+		return ptr(prefect.Cancelled("cancelled in Prefect before the command was sent to the device"))
+	}
 	err = r.b.mq.publish(pctx, &paho.Publish{Topic: topic, Payload: body, Properties: &paho.PublishProperties{
 		ResponseTopic: r.b.mq.respTopic + "/" + dev, CorrelationData: []byte(key), MessageExpiry: &expiry,
 	}})
 	cancel()
 	if err != nil {
+		if r.cancelledNow() {
+			return ptr(prefect.Cancelled("cancelled in Prefect before the command could be sent to the device"))
+		}
 		return ptr(prefect.Crashed(fmt.Sprintf("could not send %s to device %s: %v", cmd, dev, err)))
 	}
 	r.rl.Infof("sent %s to %s on %s (command id %s, parameters %s; reply expected within %s)", cmd, dev, topic, id, clip(string(mustJSON(toAgentParams(r.dep.Def, params))), 500), timeout)
@@ -371,6 +431,10 @@ func (r *run) outcome(p []byte, id string) *prefect.StateCreate {
 	}
 	if rep.Status == "error" {
 		msg := rep.Error.Code + ": " + rep.Error.Message
+		switch rep.Error.Code {
+		case "estopped", "estop_latched", "cancelled", "expired", "invalid_argument", "bad_request", "unknown_command":
+			r.noRetry = true
+		}
 		r.rl.Errorf("device refused or failed %s: %s", def.Command, msg)
 		return ptr(prefect.Failed(msg))
 	}

@@ -260,3 +260,33 @@ func TestRequestShapeAndHeaders(t *testing.T) {
 		t.Fatalf("body %s", body)
 	}
 }
+
+// A retried set_state whose first try was accepted comes back REJECT with
+// our own transition id (PreventDuplicateTransitions): that is an ACCEPT.
+// A REJECT with another transition (someone else's state) stays a REJECT.
+func TestDuplicateTransitionRejectIsOurAccept(t *testing.T) {
+	for _, own := range []bool{true, false} {
+		c := fakeClient(t, func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				State struct {
+					StateDetails struct {
+						TransitionID string `json:"transition_id"`
+					} `json:"state_details"`
+				} `json:"state"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			tid := body.State.StateDetails.TransitionID
+			if !own {
+				tid = "someone-else"
+			}
+			fmt.Fprintf(w, `{"status":"REJECT","details":{"type":"reject_details","reason":"duplicate"},"state":{"type":"RUNNING","name":"Running","state_details":{"transition_id":%q}}}`, tid)
+		})
+		res, err := c.ProposeState(context.Background(), "r1", prefect.Running())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]prefect.OrchestrationStatus{true: prefect.Accept, false: prefect.Reject}[own]; res.Status != want {
+			t.Fatalf("own=%v: status %s, want %s", own, res.Status, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package prefect
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 )
@@ -29,8 +30,18 @@ func (c *Client) SetFlowRunState(ctx context.Context, id string, s StateCreate, 
 	default:
 		return nil, fmt.Errorf("prefect: set flow run %s to %s: unknown orchestration status %q", id, s.Type, r.Status)
 	}
+	if r.Status == Reject && r.State != nil && r.State.Type == s.Type && r.State.StateDetails.TransitionID == s.StateDetails.TransitionID {
+		// An HTTP retry of a proposal the server had already accepted: it
+		// REJECTs the duplicate transition id with the state it holds,
+		// which is ours. That is an acceptance, not a refusal.
+		r.Status = Accept
+	}
 	return &r, nil
 }
+
+// maxWaits bounds how often one proposal obeys WAIT (a hostile or broken
+// server must not keep a caller looping).
+const maxWaits = 100
 
 // maxWait caps one WAIT sleep: a server asking for hours is almost certainly a
 // run scheduled far ahead, which the caller should not hold a slot for.
@@ -41,6 +52,7 @@ const maxWait = 10 * time.Minute
 // propose_state. It returns the first ACCEPT, REJECT or ABORT result; the
 // caller must act on result.Status and result.State (§15).
 func (c *Client) ProposeState(ctx context.Context, id string, s StateCreate) (*OrchestrationResult, error) {
+	waits := 0
 	for {
 		s.StateDetails.TransitionID = newUUID()
 		r, err := c.SetFlowRunState(ctx, id, s, false)
@@ -49,6 +61,10 @@ func (c *Client) ProposeState(ctx context.Context, id string, s StateCreate) (*O
 		}
 		if r.Status != Wait {
 			return r, nil
+		}
+		waits++
+		if waits > maxWaits || math.IsNaN(r.Details.DelaySeconds) || math.IsInf(r.Details.DelaySeconds, 0) || r.Details.DelaySeconds < 0 {
+			return r, fmt.Errorf("prefect: flow run %s: server keeps answering WAIT (%d times, delay %v) to %s", id, waits, r.Details.DelaySeconds, s.Type)
 		}
 		d := time.Duration(r.Details.DelaySeconds * float64(time.Second))
 		if d > maxWait {
