@@ -309,7 +309,19 @@ func (r *run) attempt(rctx context.Context) *prefect.StateCreate {
 	id := r.commandID()
 	timeout := r.timeout()
 	payload["id"] = id
-	payload["expires_at"] = time.Now().Add(timeout).UTC().Format(time.RFC3339Nano)
+	expires := time.Now().Add(timeout)
+	if r.fr.State.Type == prefect.StateRunning && !r.fr.State.Timestamp.IsZero() && r.runCount <= 1 {
+		// Re-sending a run a previous bridge life had started: the command
+		// keeps its original deadline, so it never runs later than it would
+		// have the first time.
+		if orig := r.fr.State.Timestamp.Add(timeout); orig.Before(expires) {
+			expires = orig
+		}
+		if !expires.After(time.Now()) {
+			return ptr(prefect.Crashed(fmt.Sprintf("the bridge restarted and command %s's deadline (%s) has passed: it was not re-sent, so it cannot run late; the outcome is unknown, check the device's state", id, expires.UTC().Format(time.RFC3339))))
+		}
+	}
+	payload["expires_at"] = expires.UTC().Format(time.RFC3339Nano)
 	body, err := json.Marshal(payload)
 	if err != nil {
 		return ptr(prefect.Failed(fmt.Sprintf("bad_request: parameters cannot be encoded: %v", err)))
