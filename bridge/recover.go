@@ -51,10 +51,13 @@ func (b *Bridge) owns(fr prefect.FlowRun) bool {
 	if strings.HasPrefix(fr.InfrastructurePID, b.cfg.WorkerName+"/") {
 		return true
 	}
-	return fr.State.Type == prefect.StatePending && fr.State.Message == claimMessage(b.cfg.WorkerName)
+	return fr.State != nil && fr.State.Type == prefect.StatePending && fr.State.Message == claimMessage(b.cfg.WorkerName)
 }
 
 func (b *Bridge) recoverMode(ctx context.Context, fr prefect.FlowRun, dep *deployment) (runMode, bool) {
+	if fr.State == nil {
+		return 0, false
+	}
 	switch fr.State.Type {
 	case prefect.StatePending:
 		return modePending, true

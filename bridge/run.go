@@ -310,7 +310,7 @@ func (r *run) attempt(rctx context.Context) *prefect.StateCreate {
 	timeout := r.timeout()
 	payload["id"] = id
 	expires := time.Now().Add(timeout)
-	if r.fr.State.Type == prefect.StateRunning && !r.fr.State.Timestamp.IsZero() && r.runCount <= 1 {
+	if r.fr.State != nil && r.fr.State.Type == prefect.StateRunning && !r.fr.State.Timestamp.IsZero() && r.runCount <= 1 {
 		// Re-sending a run a previous bridge life had started: the command
 		// keeps its original deadline, so it never runs later than it would
 		// have the first time.
