@@ -1,19 +1,14 @@
 package agent_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
-	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
@@ -21,9 +16,6 @@ import (
 // logs in as an agent user, an operator commands it, a viewer cannot.
 func TestAgentUnderBrokerRolesAndPasswords(t *testing.T) {
 	testenv.NeedBinary(t, "mosquitto_rr")
-	if _, err := os.Stat("/dev/ptmx"); err != nil {
-		t.Skip("no /dev/ptmx")
-	}
 	hash := func(pw string) string {
 		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 		if err != nil {
@@ -39,37 +31,11 @@ func TestAgentUnderBrokerRolesAndPasswords(t *testing.T) {
 		"alice":  {Role: broker.RoleOperator, PasswordHash: hash("alice-pw")},
 		"viewer": {Role: broker.RoleViewer, PasswordHash: hash("viewer-pw")},
 	}
-	b, err := broker.New(bcfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := startBroker(t, bcfg)
 	host, port := strings.Split(b.TCPAddr(), ":")[0], strings.Split(b.TCPAddr(), ":")[1]
-
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	servo := sim.New(sim.Config{})
-	link := filepath.Join(t.TempDir(), "servo")
-	p, err := sim.ListenPTY(ctx, servo, link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	cfg := agent.Defaults()
-	cfg.MQTT.URL, cfg.MQTT.Username, cfg.MQTT.Password = "mqtt://"+b.TCPAddr(), "pi", "pi-pw"
-	cfg.Resort.Device, cfg.Resort.DefaultSpeed, cfg.Resort.LatencyMS = link, 300, 2
-	cfg.Resort.PulseDuration, cfg.Resort.PulseRest = 0.15, 0.05
-	a, err := agent.New(cfg, zerolog.New(zerolog.NewTestWriter(t)), agent.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, acancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(actx) }()
-	t.Cleanup(func() { acancel(); <-done })
+	servo := agentOnBroker(t, func(cfg *agent.Config) {
+		cfg.MQTT.URL, cfg.MQTT.Username, cfg.MQTT.Password = "mqtt://"+b.TCPAddr(), "pi", "pi-pw"
+	})
 
 	as := func(user string) []string { return []string{"-h", host, "-p", port, "-u", user, "-P", user + "-pw"} }
 	// The agent's birth messages got through its ACL.

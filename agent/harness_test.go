@@ -46,6 +46,13 @@ func startEmbedded(t *testing.T) string {
 	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.Listeners.TCP.Address = "127.0.0.1:0"
+	return startBroker(t, cfg).TCPAddr()
+}
+
+// startBroker runs an embedded broker with cfg until the test ends; its
+// log goes to the test log.
+func startBroker(t *testing.T, cfg broker.Config) *broker.Broker {
+	t.Helper()
 	b, err := broker.New(cfg, zerolog.New(zerolog.NewTestWriter(t)).With().Str("part", "broker").Logger().Level(zerolog.DebugLevel))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,38 @@ func startEmbedded(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	return b.TCPAddr()
+	return b
+}
+
+// agentOnBroker runs an agent with the simulated servo on a pty until the
+// test ends; mut points it at the test's broker (URL, credentials, CA).
+func agentOnBroker(t *testing.T, mut func(*agent.Config)) *sim.Servo {
+	t.Helper()
+	if _, err := os.Stat("/dev/ptmx"); err != nil {
+		t.Skip("no /dev/ptmx")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	servo := sim.New(sim.Config{})
+	link := filepath.Join(t.TempDir(), "servo")
+	p, err := sim.ListenPTY(ctx, servo, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	cfg := agent.Defaults()
+	cfg.Resort.Device, cfg.Resort.DefaultSpeed, cfg.Resort.LatencyMS = link, 300, 2
+	cfg.Resort.PulseDuration, cfg.Resort.PulseRest = 0.15, 0.05
+	mut(&cfg)
+	a, err := agent.New(cfg, zerolog.New(zerolog.NewTestWriter(t)), agent.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(actx) }()
+	t.Cleanup(func() { acancel(); <-done })
+	return servo
 }
 
 func newEnv(t *testing.T, o opts) *env {

@@ -1,18 +1,12 @@
 package agent_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
-	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
@@ -20,41 +14,12 @@ import (
 // listener, answering a mosquitto_rr that verifies with --cafile.
 func TestAgentOverTLS(t *testing.T) {
 	testenv.NeedBinary(t, "mosquitto_rr")
-	if _, err := os.Stat("/dev/ptmx"); err != nil {
-		t.Skip("no /dev/ptmx")
-	}
 	ca, cert, key := testenv.TLSFiles(t)
 	bcfg := broker.DefaultConfig()
 	bcfg.Listeners.TCP.Address = ""
 	bcfg.Listeners.TLS = broker.TLSConfig{Address: "127.0.0.1:0", CertFile: cert, KeyFile: key}
-	b, err := broker.New(bcfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	servo := sim.New(sim.Config{})
-	link := filepath.Join(t.TempDir(), "servo")
-	p, err := sim.ListenPTY(ctx, servo, link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	cfg := agent.Defaults()
-	cfg.MQTT.URL, cfg.MQTT.CAFile = "tls://"+b.TLSAddr(), ca
-	cfg.Resort.Device, cfg.Resort.LatencyMS = link, 2
-	a, err := agent.New(cfg, zerolog.New(zerolog.NewTestWriter(t)), agent.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, acancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(actx) }()
-	t.Cleanup(func() { acancel(); <-done })
+	b := startBroker(t, bcfg)
+	agentOnBroker(t, func(cfg *agent.Config) { cfg.MQTT.URL, cfg.MQTT.CAFile = "tls://"+b.TLSAddr(), ca })
 	host, port, _ := strings.Cut(b.TLSAddr(), ":")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
