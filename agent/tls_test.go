@@ -14,7 +14,8 @@ import (
 // listener, answering a mosquitto_rr that verifies with --cafile.
 func TestAgentOverTLS(t *testing.T) {
 	testenv.NeedBinary(t, "mosquitto_rr")
-	ca, cert, key := testenv.TLSFiles(t)
+	pki := testenv.NewPKI(t)
+	ca, cert, key := pki.CA, pki.Cert, pki.Key
 	bcfg := broker.DefaultConfig()
 	bcfg.Listeners.TCP.Address = ""
 	bcfg.Listeners.TLS = broker.TLSConfig{Address: "127.0.0.1:0", CertFile: cert, KeyFile: key}
