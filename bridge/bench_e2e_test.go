@@ -15,20 +15,18 @@ package bridge
 // with 20 runs in flight. It prints numbers; it asserts nothing about them.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/internal/benchstat"
 )
 
 const benchRuns = 50
@@ -76,11 +74,11 @@ func TestBenchBridgeVsProcessWorker(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	bp50, bp99 := pct(bridgeLat, 50), pct(bridgeLat, 99)
+	bp50, bp99 := benchstat.Percentile(bridgeLat, 50), benchstat.Percentile(bridgeLat, 99)
 	fmt.Printf("\nCreated -> Completed, get-position, %d sequential runs each (Prefect timestamps)\n", benchRuns)
 	fmt.Printf("  bridge          p50 %8.1f ms   p99 %8.1f ms\n", ms(bp50), ms(bp99))
 	if len(procLat) > 0 {
-		pp50, pp99 := pct(procLat, 50), pct(procLat, 99)
+		pp50, pp99 := benchstat.Percentile(procLat, 50), benchstat.Percentile(procLat, 99)
 		fmt.Printf("  process worker  p50 %8.1f ms   p99 %8.1f ms\n", ms(pp50), ms(pp99))
 		fmt.Printf("  ratio (process/bridge) at p50: %.0fx   at p99: %.0fx\n", float64(pp50)/float64(bp50), float64(pp99)/float64(bp99))
 	}
@@ -190,28 +188,12 @@ func waitDeployment(t *testing.T, pc *prefect.Client, flow, name string) *prefec
 	return nil
 }
 
-func pct(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := (len(s)*p+99)/100 - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func rssKB(t *testing.T, pid int) int {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	kib, err := benchstat.RSSKiB(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.Fields(v)[0])
-			return n
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return int(kib)
 }

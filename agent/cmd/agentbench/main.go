@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +34,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/benchstat"
 )
 
 func main() {
@@ -133,7 +133,7 @@ func run(bin string, n, stops, baud int) error {
 		}
 		lat = append(lat, time.Since(start))
 	}
-	p50, p99 := pct(lat, 50), pct(lat, 99)
+	p50, p99 := benchstat.Percentile(lat, 50), benchstat.Percentile(lat, 99)
 	fmt.Printf("get_position round trip via MQTT (%d requests, %d baud, return delay %d µs): p50 %s  p99 %s\n", n, baud, returnDelay, ms(p50), ms(p99))
 	fmt.Printf("  serial wire time of the same read (29 bytes x 10 / baud): %s -> ratio p50 %.2fx, p99 %.2fx (targets 1.2x / 2x)\n",
 		ms(readWire), float64(p50)/float64(readWire), float64(p99)/float64(readWire))
@@ -183,7 +183,7 @@ func run(bin string, n, stops, baud int) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	_, _ = c.request(ctx, base+"/cmd/reset", "{}")
-	e50, e99 := pct(es, 50), pct(es, 99)
+	e50, e99 := benchstat.Percentile(es, 50), benchstat.Percentile(es, 99)
 	txTime := txWire + time.Duration(returnDelay)*time.Microsecond
 	fmt.Printf("emergency_stop during a move (%d stops): publish -> torque-off at the servo p50 %s  p99 %s\n", len(es), ms(e50), ms(e99))
 	fmt.Printf("  one serial transaction (write 1 byte + status, plus return delay): %s -> p99 = %.2f transactions (target <= 2)\n",
@@ -315,29 +315,10 @@ func (c *client) request(ctx context.Context, topic, payload string) (string, er
 	}
 }
 
-func pct(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[i]
-}
-
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
+// rss is VmRSS scaled as the README reports it (KiB x 1000, printed as MB).
 func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1000
-		}
-	}
-	return 0
+	kib, _ := benchstat.RSSKiB(pid)
+	return kib * 1000
 }

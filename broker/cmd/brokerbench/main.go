@@ -35,6 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/internal/benchstat"
 )
 
 func main() {
@@ -367,19 +368,13 @@ func connectMany(addr string, n int) (func(), error) {
 	return closeAll, nil
 }
 
-// rss reads VmRSS (KiB) of a process from /proc.
+// rss reads VmRSS (KiB) of a process, -1 when it cannot be read.
 func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	v, err := benchstat.RSSKiB(pid)
 	if err != nil {
 		return -1
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			return v
-		}
-	}
-	return -1
+	return v
 }
 
 func median(v []float64) float64 {
