@@ -3,11 +3,9 @@ package agent_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,9 +276,3 @@ func decodeState(t *testing.T, s string) state {
 }
 
 func goalWrites(s *sim.Servo) int { return s.WriteCount(xseries.GoalPosition.Addr) }
-
-func uniq(t *testing.T) string {
-	return strings.ReplaceAll(t.Name(), "/", "-") + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-}
-
-var _ = fmt.Sprintf

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/plate-resort/plate-resort/agent/command"
-	"github.com/plate-resort/plate-resort/driver/xseries"
 )
 
 // State is the retained <base>/state payload.
@@ -102,11 +101,4 @@ func (a *Agent) stateLoop(ctx context.Context) {
 		payload, _ := json.Marshal(s)
 		a.publish(ctx, a.topics.State, payload, true)
 	}
-}
-
-// positionOf returns the last known position without bus traffic.
-func (a *Agent) positionOf() *xseries.Degrees {
-	a.liveMu.Lock()
-	defer a.liveMu.Unlock()
-	return a.livePos
 }

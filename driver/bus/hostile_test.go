@@ -16,10 +16,9 @@ import (
 // chunks: the one place a fake is right, because no real servo can be made
 // to send exactly these hostile byte sequences.
 type scripted struct {
-	mu     sync.Mutex
-	reply  [][]byte
-	queue  [][]byte
-	closed bool
+	mu    sync.Mutex
+	reply [][]byte
+	queue [][]byte
 }
 
 func (s *scripted) Write(p []byte) (int, error) {

@@ -14,7 +14,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/driver/bus"
-	"github.com/plate-resort/plate-resort/driver/protocol"
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
@@ -404,8 +403,6 @@ func TestWrongIDTimesOut(t *testing.T) {
 		t.Fatalf("wrong id: %v", err)
 	}
 }
-
-var _ = protocol.ErrAccess
 
 func TestBlindMoveReturnsBeforeArriving(t *testing.T) {
 	g := newRig(t, sim.Config{}, func(c *resort.Config) { c.DefaultSpeed = 30 })

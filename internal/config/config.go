@@ -7,7 +7,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -164,6 +163,3 @@ func configVars(environ []string) []string {
 	}
 	return out
 }
-
-// ErrHelp is returned when -h or --help was asked for.
-var ErrHelp = errors.New("help requested")
