@@ -37,16 +37,19 @@ test: test-deps
 	PLATE_RESORT_TEST_PREFECT=$${PLATE_RESORT_TEST_PREFECT:-$(abspath $(PREFECT_VENV))/bin/prefect} \
 		CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
-## fuzz: each fuzz target for a short bounded time.
+## fuzz: each fuzz target for a bounded number of inputs (about 5-10 s each).
+## Counts, not -fuzztime durations: with a time limit the Go fuzz engine now
+## and then fails a clean run with "context deadline exceeded" when a worker
+## is busy at the deadline.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 15s ./driver/protocol
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 15s ./agent/command
-	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 10s ./driver/bus
-	$(GO) test -run '^$$' -fuzz '^FuzzServeBytes$$' -fuzztime 15s ./driver/sim
-	$(GO) test -run '^$$' -fuzz '^FuzzCovers$$' -fuzztime 10s ./broker
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime 10s ./bridge/prefect
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime 10s ./bridge
-	$(GO) test -run '^$$' -fuzz '^FuzzDevicesHandle$$' -fuzztime 10s ./bridge
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 500000x ./driver/protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 200000x ./agent/command
+	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 300x ./driver/bus
+	$(GO) test -run '^$$' -fuzz '^FuzzServeBytes$$' -fuzztime 100000x ./driver/sim
+	$(GO) test -run '^$$' -fuzz '^FuzzCovers$$' -fuzztime 100000x ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResponses$$' -fuzztime 50000x ./bridge/prefect
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime 50000x ./bridge
+	$(GO) test -run '^$$' -fuzz '^FuzzDevicesHandle$$' -fuzztime 50000x ./bridge
 
 ## bench: codec, pty round trip, agent MQTT round trip and e-stop latency, broker vs mosquitto.
 bench: build
