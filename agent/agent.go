@@ -10,7 +10,7 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/rs/zerolog"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/driver/xseries"
@@ -28,7 +28,7 @@ type Agent struct {
 	cfg    Config
 	log    zerolog.Logger
 	topics Topics
-	cat    atomic.Pointer[command.Catalog]
+	cat    atomic.Pointer[contract.Catalog]
 	resort *resort.Resort
 	exec   *executor
 	dd     *dedupe
@@ -69,7 +69,7 @@ type Target struct {
 	Angle xseries.Degrees `json:"angle"`
 }
 
-type handler func(ctx context.Context, req *command.Request) (any, error)
+type handler func(ctx context.Context, req *contract.Request) (any, error)
 
 // New builds an agent; Run starts it.
 func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
@@ -91,13 +91,13 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 }
 
 // Catalog is the command catalogue the agent validates with.
-func (a *Agent) Catalog() *command.Catalog { return a.cat.Load() }
+func (a *Agent) Catalog() *contract.Catalog { return a.cat.Load() }
 
 // rebuildCatalog makes the catalogue from the configuration and what the
 // servo reported (its Velocity Limit bounds set_speed), so the schemas in
 // info, the Prefect forms and validation all show the real limits.
 func (a *Agent) rebuildCatalog() {
-	a.cat.Store(command.New(command.Options{Hotels: a.cfg.Resort.Hotels, MaxSpeed: a.resort.VelocityLimit(), Ports: a.cfg.Ports()}))
+	a.cat.Store(contract.New(contract.Options{Hotels: a.cfg.Resort.Hotels, MaxSpeed: a.resort.VelocityLimit(), Ports: a.cfg.Ports()}))
 }
 
 // Resort exposes the driver (diagnostics, tests).
@@ -153,7 +153,7 @@ func (a *Agent) shutdown(cm *autopaho.ConnectionManager) {
 	a.log.Info().Msg("shutting down")
 	dropped, running := a.exec.interrupt(errCauseShutdown)
 	for _, j := range dropped {
-		a.replyErr(j, command.Errorf(command.CodeCancelled, "agent shutting down before this command ran"))
+		a.replyErr(j, contract.Errorf(contract.CodeCancelled, "agent shutting down before this command ran"))
 	}
 	if running != nil {
 		// Let the move hold its position and reply (bounded).
@@ -201,10 +201,10 @@ type counters struct {
 	received uint64
 	ok       uint64
 	failed   uint64
-	byCode   map[command.Code]uint64
+	byCode   map[contract.Code]uint64
 }
 
-func (c *counters) count(e *command.Error) {
+func (c *counters) count(e *contract.Error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e == nil {
@@ -213,24 +213,24 @@ func (c *counters) count(e *command.Error) {
 	}
 	c.failed++
 	if c.byCode == nil {
-		c.byCode = map[command.Code]uint64{}
+		c.byCode = map[contract.Code]uint64{}
 	}
 	c.byCode[e.Code]++
 }
 
 // Counters is the command counter block of health.
 type Counters struct {
-	Received uint64                  `json:"received"`
-	OK       uint64                  `json:"ok"`
-	Error    uint64                  `json:"error"`
-	ByCode   map[command.Code]uint64 `json:"by_code"`
-	Dropped  uint64                  `json:"dropped"`
+	Received uint64                   `json:"received"`
+	OK       uint64                   `json:"ok"`
+	Error    uint64                   `json:"error"`
+	ByCode   map[contract.Code]uint64 `json:"by_code"`
+	Dropped  uint64                   `json:"dropped"`
 }
 
 func (a *Agent) counterSnapshot() Counters {
 	a.counters.mu.Lock()
 	defer a.counters.mu.Unlock()
-	by := map[command.Code]uint64{}
+	by := map[contract.Code]uint64{}
 	for k, v := range a.counters.byCode {
 		by[k] = v
 	}

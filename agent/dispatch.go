@@ -8,7 +8,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // dispatchLoop takes inbound messages one by one. It does only quick work
@@ -44,7 +44,7 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 	a.counters.received++
 	a.counters.mu.Unlock()
 	now := in.received
-	if name == command.EmergencyStop && !in.retain {
+	if name == contract.EmergencyStop && !in.retain {
 		a.emergencyStop(ctx, in)
 		return
 	}
@@ -58,7 +58,7 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 	if in.retain {
 		// Never act on a retained command: it would re-run on every
 		// reconnect of every subscriber (Tasmota's "ghost switching").
-		a.replyErr(j, command.Errorf(command.CodeBadRequest,
+		a.replyErr(j, contract.Errorf(contract.CodeBadRequest,
 			"retained command refused: publish commands without -r; clear this one with: mosquitto_pub -r -n -t %s", in.topic))
 		return
 	}
@@ -71,7 +71,7 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 		}
 	}
 	if req.Expired(now) {
-		a.replyErr(j, command.Errorf(command.CodeExpired, "command expired at %s, before the agent received it; it was not executed", req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
+		a.replyErr(j, contract.Errorf(contract.CodeExpired, "command expired at %s, before the agent received it; it was not executed", req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
 		return
 	}
 	if req.ID != "" {
@@ -79,7 +79,7 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 		switch state {
 		case seenOther:
 			a.sendReply(j.dest, Reply{ID: idPtr(req.ID), Command: req.Command, Status: "error",
-				Error:      command.Errorf(command.CodeBadRequest, "id %q was already used for %s; use a new id per command", req.ID, other),
+				Error:      contract.Errorf(contract.CodeBadRequest, "id %q was already used for %s; use a new id per command", req.ID, other),
 				ReceivedAt: now, FinishedAt: time.Now().UTC()}, true)
 			return
 		case seenDone:
@@ -92,16 +92,16 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 	}
 	j.ctx, j.cancel = context.WithCancelCause(ctx)
 	switch req.Spec.Kind {
-	case command.KindRead:
+	case contract.KindRead:
 		go a.run(j)
-	case command.KindControl:
+	case contract.KindControl:
 		// Inline, on the dispatch goroutine, in arrival order: a reset
 		// published just before an emergency stop can never land after it.
 		// Only stop's wait-and-hold part runs apart (it needs the bus).
-		if req.Command == command.Stop {
+		if req.Command == contract.Stop {
 			st := a.interruptForStop()
 			j.started = time.Now()
-			go a.runWith(j, func(ctx context.Context, _ *command.Request) (any, error) { return a.holdAfterStop(ctx, st) })
+			go a.runWith(j, func(ctx context.Context, _ *contract.Request) (any, error) { return a.holdAfterStop(ctx, st) })
 		} else {
 			a.run(j)
 		}
@@ -121,7 +121,7 @@ func (a *Agent) workLoop(ctx context.Context) {
 			return
 		}
 		if j.req.Expired(time.Now()) {
-			a.replyErr(j, command.Errorf(command.CodeExpired, "command expired at %s while waiting in the queue; it was not executed", j.req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
+			a.replyErr(j, contract.Errorf(contract.CodeExpired, "command expired at %s while waiting in the queue; it was not executed", j.req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
 		} else {
 			a.run(j)
 		}
@@ -136,9 +136,9 @@ func (a *Agent) workLoop(ctx context.Context) {
 func (a *Agent) emergencyStop(ctx context.Context, in inbound) {
 	start := time.Now()
 	result, err := a.doEmergencyStop(ctx, nil)
-	req, perr := a.Catalog().Parse(command.EmergencyStop, in.payload, in.received)
+	req, perr := a.Catalog().Parse(contract.EmergencyStop, in.payload, in.received)
 	if req.Spec == nil {
-		req.Spec, _ = a.Catalog().Lookup(command.EmergencyStop)
+		req.Spec, _ = a.Catalog().Lookup(contract.EmergencyStop)
 	}
 	if perr != nil {
 		if m, ok := result.(map[string]any); ok {
@@ -147,7 +147,7 @@ func (a *Agent) emergencyStop(ctx context.Context, in inbound) {
 	}
 	j := &job{req: req, dest: in.dest, received: in.received, started: start}
 	j.dest.replyTo = req.ReplyTo
-	var cerr *command.Error
+	var cerr *contract.Error
 	if err != nil {
 		cerr = toError(ctx, err)
 	}
@@ -164,7 +164,7 @@ func (a *Agent) runWith(j *job, h handler) {
 		j.started = time.Now()
 	}
 	result, err := h(j.ctx, j.req)
-	var cerr *command.Error
+	var cerr *contract.Error
 	if err != nil {
 		cerr = toError(j.ctx, err)
 	}
@@ -172,7 +172,7 @@ func (a *Agent) runWith(j *job, h handler) {
 	a.finish(j, result, cerr)
 }
 
-func (a *Agent) replyErr(j *job, e *command.Error) {
+func (a *Agent) replyErr(j *job, e *contract.Error) {
 	if j.cancel != nil {
 		j.cancel(nil)
 	}
@@ -181,7 +181,7 @@ func (a *Agent) replyErr(j *job, e *command.Error) {
 
 // finish builds the reply, stores it for dedupe and sends it to the caller
 // and to anyone who repeated the id meanwhile.
-func (a *Agent) finish(j *job, result any, e *command.Error) {
+func (a *Agent) finish(j *job, result any, e *contract.Error) {
 	r := Reply{Command: j.req.Command, Status: "ok", Result: result, Error: e, ReceivedAt: j.received.UTC(), FinishedAt: time.Now().UTC()}
 	if j.req.ID != "" {
 		r.ID = idPtr(j.req.ID)
@@ -230,7 +230,7 @@ func (a *Agent) sendReply(d destination, r Reply, common bool) {
 		own = d.replyTo
 	}
 	if own != "" {
-		if command.ValidTopic(own) != nil || !a.topics.replyAllowed(own, a.cfg.Prefix, a.cfg.HomeAssistant.Prefix) {
+		if contract.ValidTopic(own) != nil || !a.topics.replyAllowed(own, a.cfg.Prefix, a.cfg.HomeAssistant.Prefix) {
 			a.log.Warn().Str("topic", own).Msg("reply topic refused: it would overwrite telemetry or discovery; use <prefix>/responses/... or <base>/reply/...")
 		} else {
 			var props *paho.PublishProperties

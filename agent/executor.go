@@ -5,12 +5,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // job is one accepted command on its way through the executor.
 type job struct {
-	req      *command.Request
+	req      *contract.Request
 	dest     destination
 	received time.Time
 	started  time.Time
@@ -37,12 +37,12 @@ func newExecutor(size int, changed func()) *executor {
 }
 
 // submit queues j, or refuses with queue_full.
-func (e *executor) submit(j *job) *command.Error {
+func (e *executor) submit(j *job) *contract.Error {
 	e.mu.Lock()
 	if len(e.queue) >= e.size {
 		n := len(e.queue)
 		e.mu.Unlock()
-		return command.Errorf(command.CodeQueueFull, "%d commands are already waiting (queue_size %d); retry when the running move ends", n, e.size)
+		return contract.Errorf(contract.CodeQueueFull, "%d commands are already waiting (queue_size %d); retry when the running move ends", n, e.size)
 	}
 	e.queue = append(e.queue, j)
 	e.mu.Unlock()

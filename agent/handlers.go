@@ -6,7 +6,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
@@ -15,26 +15,26 @@ import (
 // a command is one catalogue entry plus one line here.
 func (a *Agent) commandTable() map[string]handler {
 	return map[string]handler{
-		command.Connect:       a.doConnect,
-		command.Disconnect:    a.doDisconnect,
-		command.ActivateHotel: a.doActivateHotel,
-		command.GoHome:        a.doGoHome,
-		command.MoveToAngle:   a.doMoveToAngle,
-		command.SetSpeed:      a.doSetSpeed,
-		command.Stop: func(ctx context.Context, _ *command.Request) (any, error) {
+		contract.Connect:       a.doConnect,
+		contract.Disconnect:    a.doDisconnect,
+		contract.ActivateHotel: a.doActivateHotel,
+		contract.GoHome:        a.doGoHome,
+		contract.MoveToAngle:   a.doMoveToAngle,
+		contract.SetSpeed:      a.doSetSpeed,
+		contract.Stop: func(ctx context.Context, _ *contract.Request) (any, error) {
 			return a.holdAfterStop(ctx, a.interruptForStop())
 		},
-		command.EmergencyStop:  a.doEmergencyStop,
-		command.Reset:          a.doReset,
-		command.Cancel:         a.doCancel,
-		command.Reboot:         a.doReboot,
-		command.GetHealth:      a.doGetHealth,
-		command.GetPosition:    a.doGetPosition,
-		command.GetActiveHotel: a.doGetActiveHotel,
+		contract.EmergencyStop:  a.doEmergencyStop,
+		contract.Reset:          a.doReset,
+		contract.Cancel:         a.doCancel,
+		contract.Reboot:         a.doReboot,
+		contract.GetHealth:      a.doGetHealth,
+		contract.GetPosition:    a.doGetPosition,
+		contract.GetActiveHotel: a.doGetActiveHotel,
 	}
 }
 
-func (a *Agent) doConnect(ctx context.Context, req *command.Request) (any, error) {
+func (a *Agent) doConnect(ctx context.Context, req *contract.Request) (any, error) {
 	o := resort.ConnectOptions{Device: req.String("port")}
 	if v, ok := req.Int("baudrate"); ok {
 		o.Baudrate = v
@@ -45,7 +45,7 @@ func (a *Agent) doConnect(ctx context.Context, req *command.Request) (any, error
 	// The catalogue's enum already limits port to the allowed list; check
 	// again here so the rule holds even if the schema changes.
 	if o.Device != "" && !contains(a.cfg.Ports(), o.Device) {
-		return nil, command.Errorf(command.CodeInvalidArg, "port %q is not in allowed_ports", o.Device)
+		return nil, contract.Errorf(contract.CodeInvalidArg, "port %q is not in allowed_ports", o.Device)
 	}
 	a.wantConnected.Store(true)
 	a.connectOpts.Store(&o)
@@ -58,14 +58,14 @@ func (a *Agent) doConnect(ctx context.Context, req *command.Request) (any, error
 	return res, nil
 }
 
-func (a *Agent) doDisconnect(ctx context.Context, _ *command.Request) (any, error) {
+func (a *Agent) doDisconnect(ctx context.Context, _ *contract.Request) (any, error) {
 	a.wantConnected.Store(false)
 	err := a.resort.Disconnect(ctx)
 	a.kick(a.healthKick)
 	return map[string]any{"connected": false}, err
 }
 
-func overridesOf(req *command.Request) resort.PreciseOverrides {
+func overridesOf(req *contract.Request) resort.PreciseOverrides {
 	var o resort.PreciseOverrides
 	m, _ := req.Params["overrides"].(map[string]any)
 	f := func(k string) *float64 {
@@ -116,28 +116,28 @@ func moveReply(res resort.MoveResult, err error) (any, error) {
 	return res, err
 }
 
-func (a *Agent) doActivateHotel(ctx context.Context, req *command.Request) (any, error) {
+func (a *Agent) doActivateHotel(ctx context.Context, req *contract.Request) (any, error) {
 	hotel := req.String("hotel")
 	angle, err := a.resort.Config().HotelAngle(hotel)
 	if err != nil {
-		return nil, command.Errorf(command.CodeInvalidArg, "%v", err)
+		return nil, contract.Errorf(contract.CodeInvalidArg, "%v", err)
 	}
 	a.setTarget(hotel, angle)
 	return moveReply(a.resort.ActivateHotel(ctx, hotel, req.Bool("precise"), overridesOf(req)))
 }
 
-func (a *Agent) doGoHome(ctx context.Context, req *command.Request) (any, error) {
+func (a *Agent) doGoHome(ctx context.Context, req *contract.Request) (any, error) {
 	a.setTarget("", xseries.Degrees(a.resort.Config().HomeAngle))
 	return moveReply(a.resort.GoHome(ctx, req.Bool("precise")))
 }
 
-func (a *Agent) doMoveToAngle(ctx context.Context, req *command.Request) (any, error) {
+func (a *Agent) doMoveToAngle(ctx context.Context, req *contract.Request) (any, error) {
 	angle, _ := req.Float("angle")
 	a.setTarget("", xseries.Degrees(angle))
 	return moveReply(a.resort.MoveToAngle(ctx, xseries.Degrees(angle), req.Bool("precise"), overridesOf(req)))
 }
 
-func (a *Agent) doSetSpeed(ctx context.Context, req *command.Request) (any, error) {
+func (a *Agent) doSetSpeed(ctx context.Context, req *contract.Request) (any, error) {
 	v, _ := req.Int("speed")
 	if err := a.resort.SetSpeed(ctx, v); err != nil {
 		return nil, err
@@ -157,7 +157,7 @@ type stopInfo struct {
 func (a *Agent) interruptForStop() stopInfo {
 	dropped, running := a.exec.interrupt(errCauseStop)
 	for _, j := range dropped {
-		a.replyErr(j, command.Errorf(command.CodeCancelled, "dropped from the queue by a stop command"))
+		a.replyErr(j, contract.Errorf(contract.CodeCancelled, "dropped from the queue by a stop command"))
 	}
 	return stopInfo{running: running, dropped: len(dropped)}
 }
@@ -198,11 +198,11 @@ func (a *Agent) holdAfterStop(ctx context.Context, st stopInfo) (any, error) {
 
 // doEmergencyStop switches torque off first, then interrupts: the torque-off
 // write goes to the bus ahead of everything waiting for it.
-func (a *Agent) doEmergencyStop(ctx context.Context, _ *command.Request) (any, error) {
+func (a *Agent) doEmergencyStop(ctx context.Context, _ *contract.Request) (any, error) {
 	err := a.resort.EmergencyStop(ctx)
 	dropped, running := a.exec.interrupt(errCauseEStop)
 	for _, j := range dropped {
-		a.replyErr(j, command.Errorf(command.CodeEStopped, "dropped from the queue by an emergency stop"))
+		a.replyErr(j, contract.Errorf(contract.CodeEStopped, "dropped from the queue by an emergency stop"))
 	}
 	a.kick(a.stateKick)
 	out := map[string]any{"torque": false, "latched": true, "interrupted": jobID(running), "dropped": len(dropped)}
@@ -213,26 +213,26 @@ func (a *Agent) doEmergencyStop(ctx context.Context, _ *command.Request) (any, e
 	return out, nil
 }
 
-func (a *Agent) doReset(_ context.Context, _ *command.Request) (any, error) {
+func (a *Agent) doReset(_ context.Context, _ *contract.Request) (any, error) {
 	was := a.resort.ResetEStop()
 	a.kick(a.stateKick)
 	return map[string]any{"was_latched": was, "torque": a.resort.Torque()}, nil
 }
 
-func (a *Agent) doCancel(_ context.Context, req *command.Request) (any, error) {
+func (a *Agent) doCancel(_ context.Context, req *contract.Request) (any, error) {
 	id := req.String("command_id")
 	removed, running := a.exec.cancelID(id, errCauseCancel)
 	switch {
 	case removed != nil:
-		a.replyErr(removed, command.Errorf(command.CodeCancelled, "cancelled by command %s before it ran", orNone(req.ID)))
+		a.replyErr(removed, contract.Errorf(contract.CodeCancelled, "cancelled by command %s before it ran", orNone(req.ID)))
 		return map[string]any{"command_id": id, "was": "queued"}, nil
 	case running:
 		return map[string]any{"command_id": id, "was": "running"}, nil
 	}
-	return nil, command.Errorf(command.CodeInvalidArg, "no queued or running command has id %q", id)
+	return nil, contract.Errorf(contract.CodeInvalidArg, "no queued or running command has id %q", id)
 }
 
-func (a *Agent) doReboot(ctx context.Context, req *command.Request) (any, error) {
+func (a *Agent) doReboot(ctx context.Context, req *contract.Request) (any, error) {
 	if err := a.resort.Reboot(ctx, req.Bool("reapply")); err != nil {
 		return nil, err
 	}
@@ -240,11 +240,11 @@ func (a *Agent) doReboot(ctx context.Context, req *command.Request) (any, error)
 	return a.healthReport(ctx)
 }
 
-func (a *Agent) doGetHealth(ctx context.Context, _ *command.Request) (any, error) {
+func (a *Agent) doGetHealth(ctx context.Context, _ *contract.Request) (any, error) {
 	return a.healthReport(ctx)
 }
 
-func (a *Agent) doGetPosition(ctx context.Context, _ *command.Request) (any, error) {
+func (a *Agent) doGetPosition(ctx context.Context, _ *contract.Request) (any, error) {
 	pos, err := a.resort.Position(ctx)
 	if err != nil {
 		return nil, err
@@ -252,7 +252,7 @@ func (a *Agent) doGetPosition(ctx context.Context, _ *command.Request) (any, err
 	return map[string]any{"position_deg": round2(float64(pos))}, nil
 }
 
-func (a *Agent) doGetActiveHotel(ctx context.Context, _ *command.Request) (any, error) {
+func (a *Agent) doGetActiveHotel(ctx context.Context, _ *contract.Request) (any, error) {
 	h, pos, err := a.resort.ActiveHotel(ctx)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
@@ -18,8 +18,8 @@ type Info struct {
 	Hotels        []HotelInfo       `json:"hotels"`
 	RoomsPerHotel int               `json:"rooms_per_hotel"`
 	Topics        map[string]string `json:"topics"`
-	Commands      []*command.Spec   `json:"commands"`
-	ErrorCodes    []command.Code    `json:"error_codes"`
+	Commands      []*contract.Spec  `json:"commands"`
+	ErrorCodes    []contract.Code   `json:"error_codes"`
 }
 
 // HotelInfo is one hotel and its angle.
@@ -43,7 +43,7 @@ func (a *Agent) info() Info {
 			"state": a.topics.State, "health": a.topics.Health, "availability": a.topics.Availability,
 			"info": a.topics.Info, "responses": a.topics.Responses + "<your-name>/...",
 		},
-		Commands: a.Catalog().Specs(), ErrorCodes: command.Codes,
+		Commands: a.Catalog().Specs(), ErrorCodes: contract.Codes,
 	}
 }
 

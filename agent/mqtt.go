@@ -9,7 +9,7 @@ import (
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
@@ -100,7 +100,7 @@ func (a *Agent) onPublish(p *paho.Publish) {
 	select {
 	case a.inbox <- in:
 	default:
-		if in.topic == a.topics.Cmd+command.EmergencyStop && !in.retain {
+		if in.topic == a.topics.Cmd+contract.EmergencyStop && !in.retain {
 			// Never drop an emergency stop, not even in a flood.
 			go a.emergencyStop(context.Background(), in)
 			return

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/protocol"
 	"github.com/plate-resort/plate-resort/driver/resort"
@@ -14,14 +14,14 @@ import (
 // Reply is the payload on <base>/reply/<command> and on a caller's response
 // topic (topics.md, "Replies").
 type Reply struct {
-	ID         *string        `json:"id"`
-	Command    string         `json:"command"`
-	Status     string         `json:"status"` // "ok" or "error"
-	Result     any            `json:"result"`
-	Error      *command.Error `json:"error"`
-	ReceivedAt time.Time      `json:"received_at"`
-	StartedAt  *time.Time     `json:"started_at"`
-	FinishedAt time.Time      `json:"finished_at"`
+	ID         *string         `json:"id"`
+	Command    string          `json:"command"`
+	Status     string          `json:"status"` // "ok" or "error"
+	Result     any             `json:"result"`
+	Error      *contract.Error `json:"error"`
+	ReceivedAt time.Time       `json:"received_at"`
+	StartedAt  *time.Time      `json:"started_at"`
+	FinishedAt time.Time       `json:"finished_at"`
 	// Duplicate marks a stored reply sent again for a repeated command id.
 	Duplicate bool `json:"duplicate,omitempty"`
 }
@@ -36,44 +36,44 @@ var (
 
 // toError maps an error from the driver or the executor to the contract's
 // error codes, with a message a person can act on.
-func toError(ctx context.Context, err error) *command.Error {
+func toError(ctx context.Context, err error) *contract.Error {
 	if err == nil {
 		return nil
 	}
-	var ce *command.Error
+	var ce *contract.Error
 	if errors.As(err, &ce) {
 		return ce
 	}
 	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 		switch {
 		case errors.Is(cause, errCauseEStop):
-			return command.Errorf(command.CodeEStopped, "interrupted by emergency stop; torque is off and the e-stop is latched: send reset before moving again")
+			return contract.Errorf(contract.CodeEStopped, "interrupted by emergency stop; torque is off and the e-stop is latched: send reset before moving again")
 		case errors.Is(cause, errCauseCancel):
-			return command.Errorf(command.CodeCancelled, "cancelled; the carousel holds its position")
+			return contract.Errorf(contract.CodeCancelled, "cancelled; the carousel holds its position")
 		case errors.Is(cause, errCauseStop):
-			return command.Errorf(command.CodeCancelled, "stopped by a stop command; the carousel holds its position")
+			return contract.Errorf(contract.CodeCancelled, "stopped by a stop command; the carousel holds its position")
 		case errors.Is(cause, errCauseShutdown):
-			return command.Errorf(command.CodeCancelled, "agent shutting down; the carousel holds its position")
+			return contract.Errorf(contract.CodeCancelled, "agent shutting down; the carousel holds its position")
 		}
 	}
 	var se *protocol.StatusError
 	switch {
 	case errors.Is(err, resort.ErrEStopLatched):
-		return command.Errorf(command.CodeEStopLatched, "emergency stop is latched: send reset (or connect) before moving")
+		return contract.Errorf(contract.CodeEStopLatched, "emergency stop is latched: send reset (or connect) before moving")
 	case errors.Is(err, resort.ErrNotConnected):
-		return command.Errorf(command.CodeNotConnected, "servo not connected: send connect")
+		return contract.Errorf(contract.CodeNotConnected, "servo not connected: send connect")
 	case errors.Is(err, bus.ErrDisconnected):
-		return command.Errorf(command.CodeNotConnected, "%v; the agent reopens the port by itself when the adapter is back (see health.serial)", err)
+		return contract.Errorf(contract.CodeNotConnected, "%v; the agent reopens the port by itself when the adapter is back (see health.serial)", err)
 	case errors.Is(err, resort.ErrInvalid):
-		return command.Errorf(command.CodeInvalidArg, "%v", err)
+		return contract.Errorf(contract.CodeInvalidArg, "%v", err)
 	case errors.Is(err, resort.ErrHardware), errors.As(err, &se):
-		return command.Errorf(command.CodeHardwareError, "%v", err)
+		return contract.Errorf(contract.CodeHardwareError, "%v", err)
 	case errors.Is(err, resort.ErrTimeout):
-		return command.Errorf(command.CodeTimeout, "%v", err)
+		return contract.Errorf(contract.CodeTimeout, "%v", err)
 	case errors.Is(err, bus.ErrTimeout), errors.Is(err, bus.ErrCorrupt):
-		return command.Errorf(command.CodeSerialError, "%v", err)
+		return contract.Errorf(contract.CodeSerialError, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return command.Errorf(command.CodeTimeout, "%v", err)
+		return contract.Errorf(contract.CodeTimeout, "%v", err)
 	}
-	return command.Errorf(command.CodeInternal, "%v", err)
+	return contract.Errorf(contract.CodeInternal, "%v", err)
 }

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // State is the retained <base>/state payload.
@@ -32,7 +32,7 @@ type Busy struct {
 }
 
 func isMove(cmd string) bool {
-	return cmd == command.ActivateHotel || cmd == command.GoHome || cmd == command.MoveToAngle
+	return cmd == contract.ActivateHotel || cmd == contract.GoHome || cmd == contract.MoveToAngle
 }
 
 func (a *Agent) snapshot() State {

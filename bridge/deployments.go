@@ -1,7 +1,7 @@
 package bridge
 
 import (
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // resultShape says what a Completed run's data is, so that Python's
@@ -25,7 +25,7 @@ type flowDef struct {
 	Rename map[string]string
 	// Accepted are upstream-only parameters: in the Prefect schema, so the
 	// upstream orchestrator's calls validate, but not sent to the agent.
-	Accepted map[string]*command.Schema
+	Accepted map[string]*contract.Schema
 	Result   resultShape
 }
 
@@ -33,23 +33,23 @@ type flowDef struct {
 // plate_resort/workflows/orchestrator.py calls exactly these names and
 // parameters, flows.py defines them).
 var flowDefs = []flowDef{
-	{Flow: "connect", Deployment: "connect", Command: command.Connect,
+	{Flow: "connect", Deployment: "connect", Command: contract.Connect,
 		// upstream connect(device, baudrate, motor_id); the agent names the
 		// serial port "port".
 		Rename: map[string]string{"device": "port"}},
-	{Flow: "disconnect", Deployment: "disconnect", Command: command.Disconnect},
-	{Flow: "get-motor-health", Deployment: "health", Command: command.GetHealth},
-	{Flow: "activate-hotel", Deployment: "activate-hotel", Command: command.ActivateHotel},
-	{Flow: "go-home", Deployment: "go-home", Command: command.GoHome},
-	{Flow: "move-to-angle", Deployment: "move-to-angle", Command: command.MoveToAngle},
-	{Flow: "set-speed", Deployment: "set-speed", Command: command.SetSpeed},
-	{Flow: "emergency-stop", Deployment: "emergency-stop", Command: command.EmergencyStop},
-	{Flow: "get-position", Deployment: "get-position", Command: command.GetPosition, Result: resultAngle},
-	{Flow: "get-current-position", Deployment: "get-position", Command: command.GetPosition, Result: resultAngle},
-	{Flow: "reboot", Deployment: "reboot", Command: command.Reboot,
+	{Flow: "disconnect", Deployment: "disconnect", Command: contract.Disconnect},
+	{Flow: "get-motor-health", Deployment: "health", Command: contract.GetHealth},
+	{Flow: "activate-hotel", Deployment: "activate-hotel", Command: contract.ActivateHotel},
+	{Flow: "go-home", Deployment: "go-home", Command: contract.GoHome},
+	{Flow: "move-to-angle", Deployment: "move-to-angle", Command: contract.MoveToAngle},
+	{Flow: "set-speed", Deployment: "set-speed", Command: contract.SetSpeed},
+	{Flow: "emergency-stop", Deployment: "emergency-stop", Command: contract.EmergencyStop},
+	{Flow: "get-position", Deployment: "get-position", Command: contract.GetPosition, Result: resultAngle},
+	{Flow: "get-current-position", Deployment: "get-position", Command: contract.GetPosition, Result: resultAngle},
+	{Flow: "reboot", Deployment: "reboot", Command: contract.Reboot,
 		// upstream reboot(wait=0.8, reapply=True): the agent waits for the
 		// servo itself (resort.reboot_wait), so wait is accepted and unused.
-		Accepted: map[string]*command.Schema{"wait": {Type: "number", Minimum: f64(0), Maximum: f64(60), Default: 0.8,
+		Accepted: map[string]*contract.Schema{"wait": {Type: "number", Minimum: f64(0), Maximum: f64(60), Default: 0.8,
 			Description: "accepted for compatibility with the upstream flow; the agent waits for the servo to boot by itself"}}},
 }
 

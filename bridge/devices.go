@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // Limits on retained telemetry we parse; anything bigger is not the agent's.
@@ -24,7 +24,7 @@ type deviceStatus struct {
 	Since        time.Time // when the bridge first saw this availability value
 	State        deviceState
 	StateAt      time.Time // when the last state arrived
-	Commands     []*command.Spec
+	Commands     []*contract.Spec
 	InfoSeq      int // increments when the command catalogue changes
 }
 
@@ -117,7 +117,7 @@ func (d *devices) handle(topic string, payload []byte, now time.Time) bool {
 			return true
 		}
 		var info struct {
-			Commands []*command.Spec `json:"commands"`
+			Commands []*contract.Spec `json:"commands"`
 		}
 		if json.Unmarshal(payload, &info) != nil || !validSpecs(info.Commands) {
 			return true
@@ -134,7 +134,7 @@ func (d *devices) handle(topic string, payload []byte, now time.Time) bool {
 	return true
 }
 
-func validSpecs(specs []*command.Spec) bool {
+func validSpecs(specs []*contract.Spec) bool {
 	if len(specs) == 0 || len(specs) > 100 {
 		return false
 	}
@@ -150,7 +150,7 @@ func validSpecs(specs []*command.Spec) bool {
 // nil properties, known types, bounded depth. A retained info message is
 // input like any other; one that fails is ignored and the built-in catalogue
 // is used instead.
-func validSchema(s *command.Schema, depth int) bool {
+func validSchema(s *contract.Schema, depth int) bool {
 	if s == nil || depth > 4 || len(s.Properties) > 64 {
 		return false
 	}
@@ -167,7 +167,7 @@ func validSchema(s *command.Schema, depth int) bool {
 	return true
 }
 
-func sameSpecs(a, b []*command.Spec) bool {
+func sameSpecs(a, b []*contract.Spec) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)

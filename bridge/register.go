@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/plate-resort/plate-resort/agent/command"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // PoolType is the work pool type the bridge creates: a custom type keeps a
@@ -15,16 +15,16 @@ const PoolType = "plate-resort-mqtt"
 
 // catalog returns the command specs for device: the agent's own catalogue
 // from its retained info when seen, else one built from the config.
-func (b *Bridge) catalog(device string, fromInfo bool) (map[string]*command.Spec, int) {
+func (b *Bridge) catalog(device string, fromInfo bool) (map[string]*contract.Spec, int) {
 	st, _ := b.devs.get(device)
 	specs := st.Commands
 	if len(specs) == 0 || !fromInfo {
-		specs = command.New(command.Options{Hotels: b.cfg.Hotels, MaxSpeed: b.cfg.MaxSpeed}).Specs()
+		specs = contract.New(contract.Options{Hotels: b.cfg.Hotels, MaxSpeed: b.cfg.MaxSpeed}).Specs()
 		if !fromInfo {
 			st.InfoSeq = -st.InfoSeq // seen, but not used: see registerDevice
 		}
 	}
-	out := make(map[string]*command.Spec, len(specs))
+	out := make(map[string]*contract.Spec, len(specs))
 	for _, s := range specs {
 		out[s.Name] = s
 	}

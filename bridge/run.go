@@ -11,8 +11,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/plate-resort/plate-resort/agent/command"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // runMode says where a run stands when the bridge takes it up.
@@ -49,7 +49,7 @@ type run struct {
 // slot takes one of the bridge's Prefect state-change slots, except for an
 // emergency stop, which never waits behind other runs' Prefect calls.
 func (r *run) slot(ctx context.Context) func() {
-	if r.dep.Def.Command == command.EmergencyStop {
+	if r.dep.Def.Command == contract.EmergencyStop {
 		return func() {}
 	}
 	return r.b.acquire(ctx)
@@ -269,14 +269,14 @@ func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State 
 // timeout is the reply wait for the command's kind.
 func (r *run) timeout() time.Duration {
 	specs, _ := r.b.catalog(r.dep.Device, true)
-	kind := command.KindMotion
+	kind := contract.KindMotion
 	if s, ok := specs[r.dep.Def.Command]; ok {
 		kind = s.Kind
 	}
 	switch kind {
-	case command.KindRead:
+	case contract.KindRead:
 		return r.b.cfg.CommandTimeout.Read
-	case command.KindControl:
+	case contract.KindControl:
 		return r.b.cfg.CommandTimeout.Control
 	}
 	return r.b.cfg.CommandTimeout.Motion
@@ -490,7 +490,7 @@ func (r *run) cancelOnDevice(ctx context.Context, id string) {
 	expiry := uint32(math.Ceil(timeout.Seconds()))
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := r.b.mq.publish(cctx, &paho.Publish{Topic: r.b.cfg.Prefix + "/" + r.dep.Device + "/cmd/" + command.Cancel, Payload: body,
+	err := r.b.mq.publish(cctx, &paho.Publish{Topic: r.b.cfg.Prefix + "/" + r.dep.Device + "/cmd/" + contract.Cancel, Payload: body,
 		Properties: &paho.PublishProperties{ResponseTopic: r.b.mq.respTopic + "/" + r.dep.Device, CorrelationData: []byte(key), MessageExpiry: &expiry}})
 	if err != nil {
 		r.rl.Warnf("could not send cancel to %s: %v", r.dep.Device, err)
@@ -498,7 +498,7 @@ func (r *run) cancelOnDevice(ctx context.Context, id string) {
 	}
 	select {
 	case p := <-replies:
-		rep, err := decodeReply(p, cid, command.Cancel)
+		rep, err := decodeReply(p, cid, contract.Cancel)
 		switch {
 		case err != nil:
 			r.rl.Warnf("cancel: %v", err)

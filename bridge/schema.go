@@ -3,7 +3,7 @@ package bridge
 import (
 	"sort"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // prefectSchema is the parameter_openapi_schema shape Prefect's own Python
@@ -12,11 +12,11 @@ import (
 // (the catalogue it validates with), renamed to the upstream parameter names,
 // so Prefect refuses what the agent would refuse before a run is created.
 type prefectSchema struct {
-	Title       string                     `json:"title"`
-	Type        string                     `json:"type"`
-	Description string                     `json:"description,omitempty"`
-	Properties  map[string]*command.Schema `json:"properties"`
-	Required    []string                   `json:"required"`
+	Title       string                      `json:"title"`
+	Type        string                      `json:"type"`
+	Description string                      `json:"description,omitempty"`
+	Properties  map[string]*contract.Schema `json:"properties"`
+	Required    []string                    `json:"required"`
 	// additionalProperties false: a misspelt parameter is refused at
 	// creation (409) instead of being silently ignored.
 	AdditionalProperties bool           `json:"additionalProperties"`
@@ -24,9 +24,9 @@ type prefectSchema struct {
 }
 
 // buildSchema turns the agent's spec into the deployment's schema for def.
-func buildSchema(def *flowDef, spec *command.Spec) *prefectSchema {
+func buildSchema(def *flowDef, spec *contract.Spec) *prefectSchema {
 	out := &prefectSchema{Title: "Parameters", Type: "object", Description: spec.Description,
-		Properties: map[string]*command.Schema{}, Required: []string{}, Definitions: map[string]any{}}
+		Properties: map[string]*contract.Schema{}, Required: []string{}, Definitions: map[string]any{}}
 	toPrefect := map[string]string{}
 	for p, a := range def.Rename {
 		toPrefect[a] = p

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plate-resort/plate-resort/agent/command"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 func TestSchemasMatchUpstreamParameterNames(t *testing.T) {
-	cat := command.New(command.Options{Hotels: []string{"A", "B"}, Ports: []string{"/dev/ttyUSB0"}})
+	cat := contract.New(contract.Options{Hotels: []string{"A", "B"}, Ports: []string{"/dev/ttyUSB0"}})
 	want := map[string][]string{ // upstream flows.py parameter names
 		"connect": {"device", "baudrate", "motor_id"}, "activate-hotel": {"hotel", "precise", "overrides"},
 		"move-to-angle": {"angle"}, "set-speed": {"speed"}, "reboot": {"wait", "reapply"},

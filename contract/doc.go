@@ -3,4 +3,4 @@
 // validator that turns a raw MQTT payload into a validated request. The
 // agent validates with it, publishes it in <base>/info, and the bridge builds
 // Prefect parameter schemas from it, so the three can never disagree.
-package command
+package contract
