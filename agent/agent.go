@@ -11,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/contract"
-	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/buildinfo"
@@ -20,14 +19,14 @@ import (
 // Options are the seams of an Agent.
 type Options struct {
 	// SerialOpen replaces the serial opener (tests).
-	SerialOpen func(path string, baud int) (bus.Port, error)
+	SerialOpen func(path string, baud int) (resort.Port, error)
 }
 
 // Agent is the edge agent for one carousel.
 type Agent struct {
 	cfg    Config
 	log    zerolog.Logger
-	topics Topics
+	topics contract.Topics
 	cat    atomic.Pointer[contract.Catalog]
 	resort *resort.Resort
 	exec   *executor
@@ -49,7 +48,7 @@ type Agent struct {
 	liveMu     sync.Mutex
 	livePos    *xseries.Degrees
 	liveMoving bool
-	target     *Target
+	target     *contract.Target
 
 	// birthMu orders the birth sequence (online, info, ...) against the
 	// shutdown's offline: a birth that lost the race must not leave a
@@ -63,12 +62,6 @@ type Agent struct {
 	wg       sync.WaitGroup
 }
 
-// Target is the goal of the last move.
-type Target struct {
-	Hotel *string         `json:"hotel"`
-	Angle xseries.Degrees `json:"angle"`
-}
-
 type handler func(ctx context.Context, req *contract.Request) (any, error)
 
 // New builds an agent; Run starts it.
@@ -78,7 +71,7 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, log: log.With().Str("component", "agent").Str("device", cfg.Device).Logger(),
-		topics: newTopics(cfg), dd: newDedupe(cfg.DedupeWindow, cfg.DedupeSize),
+		topics: contract.DeviceTopics(cfg.Prefix, cfg.Device), dd: newDedupe(cfg.DedupeWindow, cfg.DedupeSize),
 		inbox: make(chan inbound, 256), outbox: make(chan outbound, 1024), stateKick: make(chan struct{}, 1), healthKick: make(chan struct{}, 1),
 		started: time.Now(),
 	}
@@ -171,7 +164,7 @@ func (a *Agent) shutdown(cm *autopaho.ConnectionManager) {
 	a.closing.Store(true)
 	a.birthMu.Lock()
 	defer a.birthMu.Unlock()
-	a.publish(ctx, a.topics.Availability, []byte("offline"), true)
+	a.publish(ctx, a.topics.Availability(), []byte(contract.Offline), true)
 	_ = cm.Disconnect(ctx)
 	if a.resort.Opened() {
 		// Leave torque as it is: a carousel holding a hotel keeps holding.
@@ -218,23 +211,14 @@ func (c *counters) count(e *contract.Error) {
 	c.byCode[e.Code]++
 }
 
-// Counters is the command counter block of health.
-type Counters struct {
-	Received uint64                   `json:"received"`
-	OK       uint64                   `json:"ok"`
-	Error    uint64                   `json:"error"`
-	ByCode   map[contract.Code]uint64 `json:"by_code"`
-	Dropped  uint64                   `json:"dropped"`
-}
-
-func (a *Agent) counterSnapshot() Counters {
+func (a *Agent) counterSnapshot() contract.Counters {
 	a.counters.mu.Lock()
 	defer a.counters.mu.Unlock()
 	by := map[contract.Code]uint64{}
 	for k, v := range a.counters.byCode {
 		by[k] = v
 	}
-	return Counters{Received: a.counters.received, OK: a.counters.ok, Error: a.counters.failed, ByCode: by, Dropped: a.dropped.Load()}
+	return contract.Counters{Received: a.counters.received, OK: a.counters.ok, Error: a.counters.failed, ByCode: by, Dropped: a.dropped.Load()}
 }
 
 func version() string { return buildinfo.Version }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plate-resort/plate-resort/agent"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
@@ -90,7 +91,7 @@ func TestReplyToForMQTT311Callers(t *testing.T) {
 func TestInfoCarriesCatalogueAndHotels(t *testing.T) {
 	e := newEnv(t, opts{})
 	raw := e.waitRetained("info", func(s string) bool { return strings.Contains(s, "activate_hotel") })
-	var info agent.Info
+	var info contract.Info
 	if err := json.Unmarshal([]byte(raw), &info); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"container/list"
+	"github.com/plate-resort/plate-resort/contract"
 	"sync"
 	"time"
 )
@@ -21,7 +22,7 @@ type dedupeEntry struct {
 	id, command string
 	at          time.Time
 	done        bool
-	reply       Reply
+	reply       contract.Reply
 	joiners     []destination
 }
 
@@ -41,7 +42,7 @@ const (
 
 // begin registers id for command. For seenDone it returns the stored reply;
 // for seenOther the command the id was used for.
-func (d *dedupe) begin(id, cmd string, dest destination, now time.Time) (seen, Reply, string) {
+func (d *dedupe) begin(id, cmd string, dest destination, now time.Time) (seen, contract.Reply, string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expire(now)
@@ -49,12 +50,12 @@ func (d *dedupe) begin(id, cmd string, dest destination, now time.Time) (seen, R
 		e := el.Value.(*dedupeEntry)
 		switch {
 		case e.command != cmd:
-			return seenOther, Reply{}, e.command
+			return seenOther, contract.Reply{}, e.command
 		case e.done:
 			return seenDone, e.reply, ""
 		default:
 			e.joiners = append(e.joiners, dest)
-			return seenRunning, Reply{}, ""
+			return seenRunning, contract.Reply{}, ""
 		}
 	}
 	d.items[id] = d.order.PushFront(&dedupeEntry{id: id, command: cmd, at: now})
@@ -63,12 +64,12 @@ func (d *dedupe) begin(id, cmd string, dest destination, now time.Time) (seen, R
 		d.evict(el)
 		el = prev
 	}
-	return seenNew, Reply{}, ""
+	return seenNew, contract.Reply{}, ""
 }
 
 // finish stores the reply (or, when keep is false, forgets the id) and
 // returns the destinations of joined repeats.
-func (d *dedupe) finish(id string, r Reply, keep bool, now time.Time) []destination {
+func (d *dedupe) finish(id string, r contract.Reply, keep bool, now time.Time) []destination {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	el, ok := d.items[id]

@@ -21,7 +21,7 @@ func (a *Agent) dispatchLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case in := <-a.inbox:
-			if in.topic == a.topics.HAStatus {
+			if in.topic == contract.HAStatus(a.cfg.HomeAssistant.Prefix) {
 				if strings.TrimSpace(string(in.payload)) == "online" && a.cfg.HomeAssistant.Enabled {
 					// Home Assistant restarted: it needs discovery and state again.
 					go func() {
@@ -39,7 +39,7 @@ func (a *Agent) dispatchLoop(ctx context.Context) {
 }
 
 func (a *Agent) dispatch(ctx context.Context, in inbound) {
-	name := strings.TrimPrefix(in.topic, a.topics.Cmd)
+	name := strings.TrimPrefix(in.topic, a.topics.CommandPrefix())
 	a.counters.mu.Lock()
 	a.counters.received++
 	a.counters.mu.Unlock()
@@ -78,7 +78,7 @@ func (a *Agent) dispatch(ctx context.Context, in inbound) {
 		state, stored, other := a.dd.begin(req.ID, req.Command, j.dest, now)
 		switch state {
 		case seenOther:
-			a.sendReply(j.dest, Reply{ID: idPtr(req.ID), Command: req.Command, Status: "error",
+			a.sendReply(j.dest, contract.Reply{ID: idPtr(req.ID), Command: req.Command, Status: contract.StatusError,
 				Error:      contract.Errorf(contract.CodeBadRequest, "id %q was already used for %s; use a new id per command", req.ID, other),
 				ReceivedAt: now, FinishedAt: time.Now().UTC()}, true)
 			return
@@ -141,8 +141,9 @@ func (a *Agent) emergencyStop(ctx context.Context, in inbound) {
 		req.Spec, _ = a.Catalog().Lookup(contract.EmergencyStop)
 	}
 	if perr != nil {
-		if m, ok := result.(map[string]any); ok {
-			m["payload_ignored"] = perr.Message
+		if r, ok := result.(contract.EStopResult); ok {
+			r.PayloadIgnored = perr.Message
+			result = r
 		}
 	}
 	j := &job{req: req, dest: in.dest, received: in.received, started: start}
@@ -182,12 +183,20 @@ func (a *Agent) replyErr(j *job, e *contract.Error) {
 // finish builds the reply, stores it for dedupe and sends it to the caller
 // and to anyone who repeated the id meanwhile.
 func (a *Agent) finish(j *job, result any, e *contract.Error) {
-	r := Reply{Command: j.req.Command, Status: "ok", Result: result, Error: e, ReceivedAt: j.received.UTC(), FinishedAt: time.Now().UTC()}
+	r := contract.Reply{Command: j.req.Command, Status: contract.StatusOK, Error: e, ReceivedAt: j.received.UTC(), FinishedAt: time.Now().UTC()}
+	if result != nil {
+		raw, err := json.Marshal(result)
+		if err != nil {
+			raw, e = nil, contract.Errorf(contract.CodeInternal, "result not encodable: %v", err)
+			r.Error = e
+		}
+		r.Result = raw
+	}
 	if j.req.ID != "" {
 		r.ID = idPtr(j.req.ID)
 	}
 	if e != nil {
-		r.Status = "error"
+		r.Status = contract.StatusError
 	}
 	if !j.started.IsZero() {
 		s := j.started.UTC()
@@ -211,13 +220,13 @@ func (a *Agent) finish(j *job, result any, e *contract.Error) {
 // sendReply publishes r on <base>/reply/<command> (when common) and on the
 // caller's own response topic: the MQTT 5 Response Topic with Correlation
 // Data echoed, else the body's reply_to.
-func (a *Agent) sendReply(d destination, r Reply, common bool) {
+func (a *Agent) sendReply(d destination, r contract.Reply, common bool) {
 	payload, err := json.Marshal(r)
 	if err != nil {
 		a.log.Error().Err(err).Str("command", r.Command).Msg("reply not encodable")
 		return
 	}
-	if r.Status == "error" {
+	if r.Status == contract.StatusError {
 		a.log.Info().Str("command", r.Command).Str("code", string(r.Error.Code)).Str("message", r.Error.Message).Msg("command refused or failed")
 	}
 	name := r.Command
@@ -230,7 +239,7 @@ func (a *Agent) sendReply(d destination, r Reply, common bool) {
 		own = d.replyTo
 	}
 	if own != "" {
-		if contract.ValidTopic(own) != nil || !a.topics.replyAllowed(own, a.cfg.Prefix, a.cfg.HomeAssistant.Prefix) {
+		if contract.ValidTopic(own) != nil || !replyAllowed(a.topics, own, a.cfg.HomeAssistant.Prefix) {
 			a.log.Warn().Str("topic", own).Msg("reply topic refused: it would overwrite telemetry or discovery; use <prefix>/responses/... or <base>/reply/...")
 		} else {
 			var props *paho.PublishProperties
@@ -241,7 +250,7 @@ func (a *Agent) sendReply(d destination, r Reply, common bool) {
 		}
 	}
 	if common {
-		a.enqueue(outbound{topic: a.topics.Reply + name, payload: payload})
+		a.enqueue(outbound{topic: a.topics.Reply(name), payload: payload})
 	}
 }
 

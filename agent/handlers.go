@@ -3,7 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
-	"math"
+	"slices"
 	"time"
 
 	"github.com/plate-resort/plate-resort/contract"
@@ -44,7 +44,7 @@ func (a *Agent) doConnect(ctx context.Context, req *contract.Request) (any, erro
 	}
 	// The catalogue's enum already limits port to the allowed list; check
 	// again here so the rule holds even if the schema changes.
-	if o.Device != "" && !contains(a.cfg.Ports(), o.Device) {
+	if o.Device != "" && !slices.Contains(a.cfg.Ports(), o.Device) {
 		return nil, contract.Errorf(contract.CodeInvalidArg, "port %q is not in allowed_ports", o.Device)
 	}
 	a.wantConnected.Store(true)
@@ -55,14 +55,14 @@ func (a *Agent) doConnect(ctx context.Context, req *contract.Request) (any, erro
 		return nil, err
 	}
 	a.servoIdentified(context.WithoutCancel(ctx))
-	return res, nil
+	return connectResult(res), nil
 }
 
 func (a *Agent) doDisconnect(ctx context.Context, _ *contract.Request) (any, error) {
 	a.wantConnected.Store(false)
 	err := a.resort.Disconnect(ctx)
 	a.kick(a.healthKick)
-	return map[string]any{"connected": false}, err
+	return contract.DisconnectResult{Connected: false}, err
 }
 
 func overridesOf(req *contract.Request) resort.PreciseOverrides {
@@ -96,7 +96,7 @@ func overridesOf(req *contract.Request) resort.PreciseOverrides {
 }
 
 func (a *Agent) setTarget(hotel string, angle xseries.Degrees) {
-	t := &Target{Angle: angle}
+	t := &contract.Target{Angle: float64(angle)}
 	if hotel != "" {
 		t.Hotel = &hotel
 	}
@@ -113,7 +113,7 @@ func moveReply(res resort.MoveResult, err error) (any, error) {
 	if err == nil && !res.Success {
 		err = fmt.Errorf("%w: %s", resort.ErrTimeout, res.Reason)
 	}
-	return res, err
+	return moveResult(res), err
 }
 
 func (a *Agent) doActivateHotel(ctx context.Context, req *contract.Request) (any, error) {
@@ -143,7 +143,7 @@ func (a *Agent) doSetSpeed(ctx context.Context, req *contract.Request) (any, err
 		return nil, err
 	}
 	a.kick(a.stateKick)
-	return map[string]any{"speed": v, "speed_rpm": float64(v) * xseries.VelocityUnitRPM, "speed_deg_s": xseries.VelocityToDegPerSec(int64(v))}, nil
+	return speedResult(v), nil
 }
 
 // stopInfo is what the inline part of stop did.
@@ -164,12 +164,12 @@ func (a *Agent) interruptForStop() stopInfo {
 
 // holdAfterStop is stop's second part: the carousel holds its position.
 func (a *Agent) holdAfterStop(ctx context.Context, st stopInfo) (any, error) {
-	out := map[string]any{"interrupted": jobID(st.running), "dropped": st.dropped}
+	out := contract.StopResult{Interrupted: jobID(st.running), Dropped: st.dropped}
 	if !a.resort.Opened() {
 		return out, nil
 	}
 	if a.resort.EStopped() {
-		out["note"] = "emergency stop is latched; torque stays off"
+		out.Note = "emergency stop is latched; torque stays off"
 		return out, nil
 	}
 	if st.running != nil {
@@ -184,7 +184,7 @@ func (a *Agent) holdAfterStop(ctx context.Context, st stopInfo) (any, error) {
 		}
 		pos, err := a.resort.Position(ctx)
 		if err == nil {
-			out["position_deg"] = round2(float64(pos))
+			out.PositionDeg = ptr(degrees(pos))
 		}
 		return out, err
 	}
@@ -192,7 +192,7 @@ func (a *Agent) holdAfterStop(ctx context.Context, st stopInfo) (any, error) {
 	if err != nil {
 		return out, err
 	}
-	out["position_deg"] = round2(float64(pos))
+	out.PositionDeg = ptr(degrees(pos))
 	return out, nil
 }
 
@@ -205,9 +205,9 @@ func (a *Agent) doEmergencyStop(ctx context.Context, _ *contract.Request) (any, 
 		a.replyErr(j, contract.Errorf(contract.CodeEStopped, "dropped from the queue by an emergency stop"))
 	}
 	a.kick(a.stateKick)
-	out := map[string]any{"torque": false, "latched": true, "interrupted": jobID(running), "dropped": len(dropped)}
+	out := contract.EStopResult{Torque: ptr(false), Latched: true, Interrupted: jobID(running), Dropped: len(dropped)}
 	if err != nil {
-		out["torque"] = nil
+		out.Torque = nil
 		return out, err
 	}
 	return out, nil
@@ -216,7 +216,7 @@ func (a *Agent) doEmergencyStop(ctx context.Context, _ *contract.Request) (any, 
 func (a *Agent) doReset(_ context.Context, _ *contract.Request) (any, error) {
 	was := a.resort.ResetEStop()
 	a.kick(a.stateKick)
-	return map[string]any{"was_latched": was, "torque": a.resort.Torque()}, nil
+	return contract.ResetResult{WasLatched: was, Torque: a.resort.Torque()}, nil
 }
 
 func (a *Agent) doCancel(_ context.Context, req *contract.Request) (any, error) {
@@ -225,9 +225,9 @@ func (a *Agent) doCancel(_ context.Context, req *contract.Request) (any, error) 
 	switch {
 	case removed != nil:
 		a.replyErr(removed, contract.Errorf(contract.CodeCancelled, "cancelled by command %s before it ran", orNone(req.ID)))
-		return map[string]any{"command_id": id, "was": "queued"}, nil
+		return contract.CancelResult{CommandID: id, Was: "queued"}, nil
 	case running:
-		return map[string]any{"command_id": id, "was": "running"}, nil
+		return contract.CancelResult{CommandID: id, Was: "running"}, nil
 	}
 	return nil, contract.Errorf(contract.CodeInvalidArg, "no queued or running command has id %q", id)
 }
@@ -249,7 +249,7 @@ func (a *Agent) doGetPosition(ctx context.Context, _ *contract.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"position_deg": round2(float64(pos))}, nil
+	return contract.PositionResult{PositionDeg: degrees(pos)}, nil
 }
 
 func (a *Agent) doGetActiveHotel(ctx context.Context, _ *contract.Request) (any, error) {
@@ -257,21 +257,21 @@ func (a *Agent) doGetActiveHotel(ctx context.Context, _ *contract.Request) (any,
 	if err != nil {
 		return nil, err
 	}
-	var hotel any
+	out := contract.ActiveHotelResult{PositionDeg: degrees(pos)}
 	if h != "" {
-		hotel = h
+		out.Hotel = &h
 	}
-	return map[string]any{"hotel": hotel, "position_deg": round2(float64(pos))}, nil
+	return out, nil
 }
 
-func jobID(j *job) any {
+func jobID(j *job) *string {
 	if j == nil {
 		return nil
 	}
 	if j.req.ID == "" {
-		return j.req.Command
+		return ptr(j.req.Command)
 	}
-	return j.req.ID
+	return ptr(j.req.ID)
 }
 
 func orNone(s string) string {
@@ -280,14 +280,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func round2(f float64) float64 { return math.Round(f*100) / 100 }

@@ -1,14 +1,12 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +54,7 @@ func startBroker(t *testing.T, cfg broker.Config) *broker.Broker {
 	// The broker logs into a buffer shown only when the test failed: mochi's
 	// event loop logs after Close returns, and writing to t after the test
 	// ended is a data race in the testing package.
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	b, err := broker.New(cfg, zerolog.New(logs).With().Str("part", "broker").Logger().Level(zerolog.DebugLevel))
 	if err != nil {
 		t.Fatal(err)
@@ -71,24 +69,6 @@ func startBroker(t *testing.T, cfg broker.Config) *broker.Broker {
 		}
 	})
 	return b
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // agentOnBroker runs an agent with the simulated servo on a pty until the

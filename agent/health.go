@@ -6,36 +6,16 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/plate-resort/plate-resort/driver/resort"
+	"github.com/plate-resort/plate-resort/contract"
 )
-
-// HealthReport is the retained <base>/health payload and get_health's result.
-type HealthReport struct {
-	TemperatureC  *float64                    `json:"temperature_c"`
-	VoltageV      *float64                    `json:"voltage_v"`
-	CurrentMA     *float64                    `json:"current_ma"`
-	HardwareError *resort.HardwareErrorReport `json:"hardware_error"`
-	Warnings      []string                    `json:"warnings"`
-	Serial        resort.Link                 `json:"serial"`
-	Servo         *resort.Identity            `json:"servo"`
-	Agent         AgentHealth                 `json:"agent"`
-	ReadAt        time.Time                   `json:"read_at"`
-}
-
-// AgentHealth is the agent's own part of health.
-type AgentHealth struct {
-	Version  string   `json:"version"`
-	UptimeS  float64  `json:"uptime_s"`
-	Commands Counters `json:"commands"`
-}
 
 // healthReport reads the servo (when connected) and assembles the report.
 // A failing servo read is a warning in the report, not a failed report:
 // the link part is exactly what a user needs then.
-func (a *Agent) healthReport(ctx context.Context) (HealthReport, error) {
-	rep := HealthReport{
-		Warnings: []string{}, Serial: a.resort.Link(), ReadAt: time.Now().UTC(),
-		Agent: AgentHealth{Version: version(), UptimeS: time.Since(a.started).Round(time.Second).Seconds(), Commands: a.counterSnapshot()},
+func (a *Agent) healthReport(ctx context.Context) (contract.Health, error) {
+	rep := contract.Health{
+		Warnings: []string{}, Serial: serialLink(a.resort.Link()), ReadAt: time.Now().UTC(),
+		Agent: contract.AgentHealth{Version: version(), UptimeS: time.Since(a.started).Round(time.Second).Seconds(), Commands: a.counterSnapshot()},
 	}
 	if !a.resort.Connected() {
 		if a.resort.Opened() {
@@ -45,18 +25,17 @@ func (a *Agent) healthReport(ctx context.Context) (HealthReport, error) {
 		}
 		return rep, nil
 	}
-	id := a.resort.Identity()
-	rep.Servo = &id
+	rep.Servo = ptr(servoInfo(a.resort.Identity()))
 	h, err := a.resort.Health(ctx)
 	if err != nil {
 		rep.Warnings = append(rep.Warnings, "health read failed: "+err.Error())
-		rep.Serial = a.resort.Link()
+		rep.Serial = serialLink(a.resort.Link())
 		return rep, nil
 	}
 	rep.TemperatureC, rep.VoltageV, rep.CurrentMA = &h.TemperatureC, &h.VoltageV, h.CurrentMA
-	rep.HardwareError = &h.HardwareError
+	rep.HardwareError = hardwareError(h.HardwareError)
 	rep.Warnings = append(rep.Warnings, h.Warnings...)
-	rep.Serial = a.resort.Link()
+	rep.Serial = serialLink(a.resort.Link())
 	return rep, nil
 }
 
@@ -87,6 +66,6 @@ func (a *Agent) healthLoop(ctx context.Context) {
 		}
 		lastKey = key
 		payload, _ := json.Marshal(rep)
-		a.publish(ctx, a.topics.Health, payload, true)
+		a.publish(ctx, a.topics.Health(), payload, true)
 	}
 }

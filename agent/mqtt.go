@@ -37,8 +37,8 @@ type inbound struct {
 }
 
 // connect starts autopaho. autopaho owns reconnection; on every connection
-// the agent re-subscribes and republishes its birth messages (style.md,
-// paho autopaho).
+// the agent re-subscribes and republishes its birth messages (as the
+// autopaho README recommends; docs/mqtt.md §4).
 func (a *Agent) connect(ctx context.Context) (*autopaho.ConnectionManager, error) {
 	u, tlsCfg, err := mqttconn.Server(a.cfg.MQTT.URL, a.cfg.MQTT.CAFile)
 	if err != nil {
@@ -59,7 +59,7 @@ func (a *Agent) connect(ctx context.Context) (*autopaho.ConnectionManager, error
 		SessionExpiryInterval:         sessionExpiry,
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 10*time.Second, time.Second, 1.5),
 		ConnectTimeout:                10 * time.Second,
-		WillMessage:                   &paho.WillMessage{Retain: true, QoS: 1, Topic: a.topics.Availability, Payload: []byte("offline")},
+		WillMessage:                   &paho.WillMessage{Retain: true, QoS: 1, Topic: a.topics.Availability(), Payload: []byte(contract.Offline)},
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			// Must not block (autopaho docs): the birth sequence runs apart.
 			go a.onConnectionUp(ctx, cm)
@@ -86,7 +86,7 @@ func (a *Agent) connect(ctx context.Context) (*autopaho.ConnectionManager, error
 }
 
 // onPublish runs on paho's read goroutine: copy and hand off, never block
-// (mqtt.md §4: a slow handler stalls keepalives and drops the connection).
+// (docs/mqtt.md §4: a slow handler stalls keepalives and drops the connection).
 func (a *Agent) onPublish(p *paho.Publish) {
 	in := inbound{topic: p.Topic, payload: append([]byte(nil), p.Payload...), retain: p.Retain, received: time.Now()}
 	if p.Properties != nil {
@@ -100,7 +100,7 @@ func (a *Agent) onPublish(p *paho.Publish) {
 	select {
 	case a.inbox <- in:
 	default:
-		if in.topic == a.topics.Cmd+contract.EmergencyStop && !in.retain {
+		if in.topic == a.topics.Command(contract.EmergencyStop) && !in.retain {
 			// Never drop an emergency stop, not even in a flood.
 			go a.emergencyStop(context.Background(), in)
 			return
@@ -130,17 +130,17 @@ func (a *Agent) onConnectionUp(ctx context.Context, cm *autopaho.ConnectionManag
 		// RetainAsPublished keeps the retain flag on live deliveries too, so
 		// a command published with -r is recognised and refused even while
 		// the agent is connected (MQTT 5 §3.8.3.1).
-		{Topic: a.topics.Cmd + "+", QoS: 1, RetainAsPublished: true},
+		{Topic: a.topics.CommandFilter(), QoS: 1, RetainAsPublished: true},
 	}
 	if a.cfg.HomeAssistant.Enabled {
-		subs = append(subs, paho.SubscribeOptions{Topic: a.topics.HAStatus, QoS: 1})
+		subs = append(subs, paho.SubscribeOptions{Topic: contract.HAStatus(a.cfg.HomeAssistant.Prefix), QoS: 1})
 	}
 	if _, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
 		a.log.Error().Err(err).Msg("subscribe failed; the connection will be retried")
 		return
 	}
-	a.log.Info().Str("broker", a.cfg.MQTT.URL).Str("commands", a.topics.Cmd+"+").Msg("MQTT connected")
-	a.publish(sctx, a.topics.Availability, []byte("online"), true)
+	a.log.Info().Str("broker", a.cfg.MQTT.URL).Str("commands", a.topics.CommandFilter()).Msg("MQTT connected")
+	a.publish(sctx, a.topics.Availability(), []byte(contract.Online), true)
 	a.publishInfo(sctx)
 	a.forceState.Store(true)
 	a.kick(a.stateKick)

@@ -3,28 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/plate-resort/plate-resort/contract"
-	"github.com/plate-resort/plate-resort/driver/bus"
-	"github.com/plate-resort/plate-resort/driver/protocol"
 	"github.com/plate-resort/plate-resort/driver/resort"
 )
-
-// Reply is the payload on <base>/reply/<command> and on a caller's response
-// topic (topics.md, "Replies").
-type Reply struct {
-	ID         *string         `json:"id"`
-	Command    string          `json:"command"`
-	Status     string          `json:"status"` // "ok" or "error"
-	Result     any             `json:"result"`
-	Error      *contract.Error `json:"error"`
-	ReceivedAt time.Time       `json:"received_at"`
-	StartedAt  *time.Time      `json:"started_at"`
-	FinishedAt time.Time       `json:"finished_at"`
-	// Duplicate marks a stored reply sent again for a repeated command id.
-	Duplicate bool `json:"duplicate,omitempty"`
-}
 
 // Why a running command's context was cancelled.
 var (
@@ -56,21 +38,20 @@ func toError(ctx context.Context, err error) *contract.Error {
 			return contract.Errorf(contract.CodeCancelled, "agent shutting down; the carousel holds its position")
 		}
 	}
-	var se *protocol.StatusError
 	switch {
 	case errors.Is(err, resort.ErrEStopLatched):
 		return contract.Errorf(contract.CodeEStopLatched, "emergency stop is latched: send reset (or connect) before moving")
 	case errors.Is(err, resort.ErrNotConnected):
 		return contract.Errorf(contract.CodeNotConnected, "servo not connected: send connect")
-	case errors.Is(err, bus.ErrDisconnected):
+	case errors.Is(err, resort.ErrDisconnected):
 		return contract.Errorf(contract.CodeNotConnected, "%v; the agent reopens the port by itself when the adapter is back (see health.serial)", err)
 	case errors.Is(err, resort.ErrInvalid):
 		return contract.Errorf(contract.CodeInvalidArg, "%v", err)
-	case errors.Is(err, resort.ErrHardware), errors.As(err, &se):
+	case errors.Is(err, resort.ErrHardware), resort.IsDeviceError(err):
 		return contract.Errorf(contract.CodeHardwareError, "%v", err)
 	case errors.Is(err, resort.ErrTimeout):
 		return contract.Errorf(contract.CodeTimeout, "%v", err)
-	case errors.Is(err, bus.ErrTimeout), errors.Is(err, bus.ErrCorrupt):
+	case errors.Is(err, resort.ErrNoReply), errors.Is(err, resort.ErrCorrupt):
 		return contract.Errorf(contract.CodeSerialError, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return contract.Errorf(contract.CodeTimeout, "%v", err)

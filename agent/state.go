@@ -9,50 +9,27 @@ import (
 	"github.com/plate-resort/plate-resort/contract"
 )
 
-// State is the retained <base>/state payload.
-type State struct {
-	Connected   bool     `json:"connected"`
-	Torque      bool     `json:"torque"`
-	Moving      bool     `json:"moving"`
-	PositionDeg *float64 `json:"position_deg"`
-	ActiveHotel *string  `json:"active_hotel"`
-	Target      *Target  `json:"target"`
-	Speed       int      `json:"speed"`
-	EStop       bool     `json:"estop"`
-	Busy        *Busy    `json:"busy"`
-	Queue       int      `json:"queue"`
-	UpdatedAt   string   `json:"updated_at"`
-}
-
-// Busy names the command running now.
-type Busy struct {
-	ID        *string   `json:"id"`
-	Command   string    `json:"command"`
-	StartedAt time.Time `json:"started_at"`
-}
-
 func isMove(cmd string) bool {
 	return cmd == contract.ActivateHotel || cmd == contract.GoHome || cmd == contract.MoveToAngle
 }
 
-func (a *Agent) snapshot() State {
+func (a *Agent) snapshot() contract.State {
 	running, queued := a.exec.busy()
 	a.liveMu.Lock()
 	pos, target := a.livePos, a.target
 	a.liveMu.Unlock()
-	s := State{
+	s := contract.State{
 		Connected: a.resort.Connected(), Torque: a.resort.Torque(), Speed: a.resort.Speed(),
 		EStop: a.resort.EStopped(), Queue: queued, Target: target,
 	}
 	if pos != nil {
-		p := round2(float64(*pos))
-		s.PositionDeg = &p
+		s.PositionDeg = ptr(degrees(*pos))
 		if h := a.resort.Config().HotelAt(*pos); h != "" {
 			s.ActiveHotel = &h
 		}
 	}
 	if running != nil {
-		b := &Busy{Command: running.req.Command, StartedAt: running.started.UTC()}
+		b := &contract.Busy{Command: running.req.Command, StartedAt: running.started.UTC()}
 		if running.req.ID != "" {
 			b.ID = idPtr(running.req.ID)
 		}
@@ -99,6 +76,6 @@ func (a *Agent) stateLoop(ctx context.Context) {
 		last = cmp
 		s.UpdatedAt = time.Now().UTC().Format(time.RFC3339Nano)
 		payload, _ := json.Marshal(s)
-		a.publish(ctx, a.topics.State, payload, true)
+		a.publish(ctx, a.topics.State(), payload, true)
 	}
 }

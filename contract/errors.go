@@ -2,7 +2,7 @@ package contract
 
 import "fmt"
 
-// Code is an error code of the contract (design.md, "Error codes in replies").
+// Code is an error code of the contract (topics.md, "Error codes").
 type Code string
 
 const (

@@ -1,6 +1,11 @@
 package resort
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/plate-resort/plate-resort/driver/bus"
+	"github.com/plate-resort/plate-resort/driver/protocol"
+)
 
 var (
 	// ErrNotConnected: Connect has not succeeded, or Disconnect was called.
@@ -15,3 +20,24 @@ var (
 	// ErrTimeout: a move did not finish in time.
 	ErrTimeout = errors.New("move timed out")
 )
+
+// Serial link errors, re-exported from the bus so callers of the driver
+// classify failures with errors.Is on this package alone.
+var (
+	// ErrDisconnected: the adapter is gone; the driver reopens it when back.
+	ErrDisconnected = bus.ErrDisconnected
+	// ErrNoReply: no status packet before the deadline.
+	ErrNoReply = bus.ErrTimeout
+	// ErrCorrupt: bytes arrived but never formed a valid packet.
+	ErrCorrupt = bus.ErrCorrupt
+)
+
+// Port is the serial port seam (tests open a pseudo-terminal or a pipe).
+type Port = bus.Port
+
+// IsDeviceError reports whether err is an error the servo itself reported
+// in a status packet (instruction, CRC, data range, access ...).
+func IsDeviceError(err error) bool {
+	var se *protocol.StatusError
+	return errors.As(err, &se)
+}
