@@ -3,7 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"regexp"
+	"github.com/plate-resort/plate-resort/contract"
 	"strings"
 	"time"
 
@@ -14,10 +14,10 @@ import (
 
 // Config is everything in configs/agent.yaml.
 type Config struct {
-	Device string        `koanf:"device"` // device id, part of every topic
-	Prefix string        `koanf:"prefix"` // topic prefix
-	MQTT   MQTTConfig    `koanf:"mqtt"`
-	Resort resort.Config `koanf:"resort"`
+	Device string          `koanf:"device"` // device id, part of every topic
+	Prefix string          `koanf:"prefix"` // topic prefix
+	MQTT   mqttconn.Config `koanf:"mqtt"`
+	Resort resort.Config   `koanf:"resort"`
 	// AllowedPorts are the serial ports a remote connect command may name;
 	// resort.device is always allowed. A caller can never make the agent
 	// open any other path.
@@ -44,23 +44,6 @@ type Config struct {
 	Log           logging.Options `koanf:"log"`
 }
 
-// MQTTConfig is the broker connection.
-type MQTTConfig struct {
-	URL      string `koanf:"url"` // mqtt://host:1883, tls://host:8883, ws://host:8080
-	ClientID string `koanf:"client_id"`
-	Username string `koanf:"username"`
-	Password string `koanf:"password"`
-	// CAFile for tls:// URLs (system roots when empty).
-	CAFile    string        `koanf:"ca_file"`
-	KeepAlive time.Duration `koanf:"keepalive"`
-	// AcceptOfflineCommands keeps the MQTT session across disconnects, so
-	// commands published while the agent was offline are delivered (and
-	// still refused when expired). Off by default: a carousel should not
-	// start moving on a command someone sent an hour ago.
-	AcceptOfflineCommands bool          `koanf:"accept_offline_commands"`
-	SessionExpiry         time.Duration `koanf:"session_expiry"`
-}
-
 // HAConfig configures Home Assistant MQTT discovery.
 type HAConfig struct {
 	Enabled bool   `koanf:"enabled"`
@@ -71,7 +54,7 @@ type HAConfig struct {
 func Defaults() Config {
 	return Config{
 		Device: "resort-1", Prefix: "plate-resort",
-		MQTT:           MQTTConfig{URL: "mqtt://127.0.0.1:1883", KeepAlive: 30 * time.Second, SessionExpiry: 10 * time.Minute},
+		MQTT:           mqttconn.Config{URL: "mqtt://127.0.0.1:1883", KeepAlive: 30 * time.Second, SessionExpiry: 10 * time.Minute},
 		Resort:         resort.Defaults(),
 		AllowedPorts:   []string{},
 		ConnectOnStart: true,
@@ -83,33 +66,19 @@ func Defaults() Config {
 	}
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
-
 // Validate refuses every invalid value, naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
 	}
-	if !idPattern.MatchString(c.Device) {
-		bad("device", "%q must be 1-64 letters, digits, '_' or '-' (it is part of topics and Home Assistant ids)", c.Device)
+	if err := contract.ValidDeviceID(c.Device); err != nil {
+		bad("device", "%v (it is part of topics and Home Assistant ids)", err)
 	}
-	if !prefixPattern.MatchString(c.Prefix) || len(c.Prefix) > 128 {
-		bad("prefix", "%q must be topic levels of letters, digits, '_' or '-', without wildcards", c.Prefix)
+	if err := contract.ValidPrefix(c.Prefix); err != nil {
+		bad("prefix", "%v", err)
 	}
-	if _, _, err := mqttconn.Server(c.MQTT.URL, ""); err != nil {
-		bad("mqtt.url", "%v", err)
-	}
-	if c.MQTT.ClientID != "" && len(c.MQTT.ClientID) > 128 {
-		bad("mqtt.client_id", "longer than 128 characters")
-	}
-	if c.MQTT.KeepAlive < time.Second || c.MQTT.KeepAlive > 18*time.Hour {
-		bad("mqtt.keepalive", "%s is outside 1s..18h", c.MQTT.KeepAlive)
-	}
-	if c.MQTT.SessionExpiry < 0 || c.MQTT.SessionExpiry > 24*time.Hour {
-		bad("mqtt.session_expiry", "%s is outside 0..24h", c.MQTT.SessionExpiry)
-	}
+	c.MQTT.Check(bad)
 	if err := c.Resort.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -139,8 +108,15 @@ func (c Config) Validate() error {
 	if c.ReconnectInterval < 10*time.Millisecond || c.ReconnectInterval > time.Minute {
 		bad("reconnect_interval", "%s is outside 10ms..1m", c.ReconnectInterval)
 	}
-	if c.HomeAssistant.Enabled && !prefixPattern.MatchString(c.HomeAssistant.Prefix) {
-		bad("homeassistant.prefix", "%q is not a valid topic prefix", c.HomeAssistant.Prefix)
+	for _, h := range c.Resort.Hotels {
+		if err := contract.ValidHotel(h); err != nil {
+			bad("resort.hotels", "%v", err)
+		}
+	}
+	if c.HomeAssistant.Enabled {
+		if err := contract.ValidPrefix(c.HomeAssistant.Prefix); err != nil {
+			bad("homeassistant.prefix", "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -156,8 +132,8 @@ func (c Config) Ports() []string {
 	return out
 }
 
-// Base is the topic base <prefix>/<device>.
-func (c Config) Base() string { return c.Prefix + "/" + c.Device }
+// Topics are the device's topics.
+func (c Config) Topics() contract.Topics { return contract.DeviceTopics(c.Prefix, c.Device) }
 
 // ClientID is the MQTT client id.
 func (c Config) ClientID() string {

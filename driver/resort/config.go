@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 )
 
 // Config is the `resort:` section of upstream plate-RESORT's
-// config/defaults.yaml, accepted unchanged (dynamixel.md §8), plus a few keys
+// config/defaults.yaml, accepted unchanged (docs/dynamixel.md §8), plus a few keys
 // of our own at the end. Times are seconds as floats, like upstream.
 type Config struct {
 	// Connection.
@@ -46,13 +45,13 @@ type Config struct {
 	PWMBackoffStep    int     `koanf:"pwm_backoff_step"`
 	PreciseLog        bool    `koanf:"precise_log"`
 	// Upstream keys kept for compatibility. goal_torque and torque_limit used
-	// MX/Protocol 1 semantics and are never written (dynamixel.md §8.3);
+	// MX/Protocol 1 semantics and are never written (docs/dynamixel.md §8.3);
 	// moving_threshold is not written either (it is EEPROM).
 	GoalTorque      int `koanf:"goal_torque"`
 	TorqueLimit     int `koanf:"torque_limit"`
 	MovingThreshold int `koanf:"moving_threshold"`
 	// Health thresholds (warnings only). current_limit is mA and is never
-	// written to register 38 (upstream bug §8.4).
+	// written to register 38 (upstream bug, docs/dynamixel.md §8.4).
 	TemperatureLimit    float64 `koanf:"temperature_limit"`
 	CurrentLimit        float64 `koanf:"current_limit"`
 	VoltageMin          float64 `koanf:"voltage_min"`
@@ -97,8 +96,6 @@ func Defaults() Config {
 	}
 }
 
-var hotelName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
-
 // Validate refuses every invalid value with an error naming its key.
 func (c Config) Validate() error {
 	var errs []error
@@ -126,8 +123,10 @@ func (c Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, h := range c.Hotels {
-		if !hotelName.MatchString(h) {
-			bad("hotels", "hotel name %q must be 1-16 letters, digits, '_' or '-'", h)
+		// The name rule for topics and payloads is the contract's (the
+		// agent checks it); the driver needs only names it can tell apart.
+		if strings.TrimSpace(h) == "" || len(h) > 64 {
+			bad("hotels", "hotel name %q must be 1-64 characters", h)
 		}
 		if seen[strings.ToUpper(h)] {
 			bad("hotels", "hotel %q appears twice", h)
@@ -166,7 +165,7 @@ func (c Config) Validate() error {
 	if finite("switch_error", c.SwitchError) && c.SwitchError < c.PositionTolerance {
 		bad("switch_error", "%g° must be at least position_tolerance (%g°)", c.SwitchError, c.PositionTolerance)
 	}
-	// PWM Limit is 885 (100 %) on X430 (dynamixel.md §6).
+	// PWM Limit is 885 (100 %) on X430 (docs/dynamixel.md §6).
 	if c.PulsePWMStart < 1 || c.PulsePWMStart > 885 {
 		bad("pulse_pwm_start", "%d is outside 1..885", c.PulsePWMStart)
 	}
@@ -216,7 +215,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 
 // HotelAngle is upstream's formula, angle_i = offset + i x (360/n) x
 // direction, normalised into [0, 360) so every hotel is a valid goal in
-// position mode (upstream sent negative goals with direction -1; §8.7).
+// position mode (upstream sent negative goals with direction -1; docs/dynamixel.md §8.7).
 func (c Config) HotelAngle(hotel string) (xseries.Degrees, error) {
 	for i, h := range c.Hotels {
 		if strings.EqualFold(h, hotel) {

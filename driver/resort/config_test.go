@@ -52,7 +52,6 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"motor_id", func(c *Config) { c.MotorID = 253 }},
 		{"hotels", func(c *Config) { c.Hotels = nil }},
 		{"hotels", func(c *Config) { c.Hotels = []string{"A", "a"} }},
-		{"hotels", func(c *Config) { c.Hotels = []string{"A/B"} }},
 		{"rotation_direction", func(c *Config) { c.RotationDirection = 0 }},
 		{"default_speed", func(c *Config) { c.DefaultSpeed = 0 }},
 		{"position_tolerance", func(c *Config) { c.PositionTolerance = math.NaN() }},
@@ -90,7 +89,7 @@ func TestHotelAnglesNormalised(t *testing.T) {
 			t.Fatalf("%s: %v %v", h, a, err)
 		}
 		// 4096 pulses per turn, rounded: 216, 1240, 2264, 3288 (upstream's
-		// int(angle*4095/360) gave 216, 1239, 2263, 3287; §8.5).
+		// int(angle*4095/360) gave 216, 1239, 2263, 3287; docs/dynamixel.md §8.5).
 		if p := goalPulses(a); p != int32(math.Round(w*4096/360)) {
 			t.Fatalf("%s: goal %d", h, p)
 		}
@@ -98,7 +97,7 @@ func TestHotelAnglesNormalised(t *testing.T) {
 	c.RotationDirection = -1
 	for h, w := range map[string]float64{"A": 19, "B": 289, "C": 199, "D": 109} {
 		if a, _ := c.HotelAngle(h); math.Abs(float64(a)-w) > 1e-9 {
-			t.Fatalf("direction -1: %s at %v, want %v (never negative; §8.7)", h, a, w)
+			t.Fatalf("direction -1: %s at %v, want %v (never negative; docs/dynamixel.md §8.7)", h, a, w)
 		}
 	}
 	if _, err := c.HotelAngle("Q"); err == nil {
@@ -113,7 +112,7 @@ func TestHotelAtUsesShortestDifference(t *testing.T) {
 	c := Defaults()
 	c.OffsetAngle = 0
 	if h := c.HotelAt(359.5); h != "A" {
-		t.Fatalf("359.5° is 0.5° from A at 0°, got %q (§8.8)", h)
+		t.Fatalf("359.5° is 0.5° from A at 0°, got %q (docs/dynamixel.md §8.8)", h)
 	}
 	if h := c.HotelAt(45); h != "" {
 		t.Fatalf("45° is between hotels, got %q", h)

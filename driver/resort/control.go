@@ -13,7 +13,7 @@ import (
 
 // Hold is the controlled stop: the carousel stops where it is and holds
 // there with torque on (upstream had only torque off, which lets a loaded
-// carousel coast; §8.16). In PWM mode it zeroes the duty, then returns to
+// carousel coast; docs/dynamixel.md §8.16). In PWM mode it zeroes the duty, then returns to
 // position mode holding the present position.
 func (r *Resort) Hold(ctx context.Context) (xseries.Degrees, error) {
 	if r.estop.Load() || r.stale(ctx) {
@@ -46,7 +46,7 @@ func (r *Resort) Hold(ctx context.Context) (xseries.Degrees, error) {
 
 // EmergencyStop latches the e-stop and switches torque off with one write,
 // ahead of anything else waiting for the bus; nothing is sent before it
-// (upstream ran a whole connect() first, re-enabling torque; §8.15). It
+// (upstream ran a whole connect() first, re-enabling torque; docs/dynamixel.md §8.15). It
 // returns ErrNotConnected, still latched, when there is no servo to stop.
 func (r *Resort) EmergencyStop(ctx context.Context) error {
 	r.estop.Store(true)
@@ -95,7 +95,7 @@ func (r *Resort) EnforceEStop(ctx context.Context) error {
 func (r *Resort) ResetEStop() bool { return r.estop.Swap(false) }
 
 // SetSpeed sets Profile Velocity (0.229 rpm units) for this and later moves;
-// unlike upstream it survives the next command (§8.15).
+// unlike upstream it survives the next command (docs/dynamixel.md §8.15).
 func (r *Resort) SetSpeed(ctx context.Context, v int) error {
 	r.mu.Lock()
 	lim := r.velLim

@@ -29,7 +29,7 @@ type Health struct {
 }
 
 // Health reads temperature, voltage, current (from 126, not 144 as upstream
-// did; §8.1), position, moving, torque and hardware error, and raises
+// did; docs/dynamixel.md §8.1), position, moving, torque and hardware error, and raises
 // warnings from the configured thresholds. Two block reads keep it to a few
 // milliseconds on the wire.
 func (r *Resort) Health(ctx context.Context) (Health, error) {
@@ -90,7 +90,7 @@ func (r *Resort) Health(ctx context.Context) (Health, error) {
 
 // ActiveHotel names the hotel within active_hotel_window of the present
 // position by shortest angular difference (upstream used |a-b| without wrap;
-// §8.8), or "" when the carousel sits between hotels.
+// docs/dynamixel.md §8.8), or "" when the carousel sits between hotels.
 func (r *Resort) ActiveHotel(ctx context.Context) (hotel string, pos xseries.Degrees, err error) {
 	pos, err = r.Position(ctx)
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // enterPositionMode leaves the servo holding its present position in
-// position mode (3) with torque on. Order matters (dynamixel.md §9): EEPROM
+// position mode (3) with torque on. Order matters (docs/dynamixel.md §9): EEPROM
 // items such as Operating Mode only accept writes with torque off; changing
 // the mode resets Profile Velocity/Acceleration to 0 (so they are written
 // again); and Goal Position is set to the present position before torque
@@ -63,7 +63,7 @@ func (r *Resort) enterPositionMode(ctx context.Context) error {
 // enterPWMMode switches to PWM mode (16) for the pulse stage. Changing the
 // mode resets Goal PWM to PWM Limit (100 %), so Goal PWM is zeroed BEFORE
 // torque comes on; upstream enabled torque first and kicked the carousel at
-// full power (dynamixel.md §8.13).
+// full power (docs/dynamixel.md §8.13).
 func (r *Resort) enterPWMMode(ctx context.Context) error {
 	if err := r.write(ctx, xseries.TorqueEnable, 0); err != nil {
 		return err

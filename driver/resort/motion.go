@@ -94,7 +94,7 @@ func (o PreciseOverrides) Apply(cfg Config) (Config, error) {
 
 // ActivateHotel turns the carousel to hotel. precise selects the two-stage
 // move (upstream's activate_hotel_precise); otherwise a position move with
-// read-back (upstream's blind activate_hotel returned before moving; §8.10).
+// read-back (upstream's blind activate_hotel returned before moving; docs/dynamixel.md §8.10).
 func (r *Resort) ActivateHotel(ctx context.Context, hotel string, precise bool, o PreciseOverrides) (MoveResult, error) {
 	cfg := r.Config()
 	name, ok := cfg.CanonicalHotel(hotel)
@@ -270,7 +270,7 @@ func (q *stillness) observe(s sample) int {
 }
 
 // goalPulses converts a normalised angle to a mode-3 goal in 0..4095 with
-// 4096 pulses per turn (upstream used 4095 and truncated; §8.5).
+// 4096 pulses per turn (upstream used 4095 and truncated; docs/dynamixel.md §8.5).
 func goalPulses(a xseries.Degrees) int32 {
 	p := xseries.Normalize(a).Pulses()
 	if p >= xseries.PulsesPerRev {

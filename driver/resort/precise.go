@@ -12,7 +12,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
 
-// precise is upstream's _two_stage_move (dynamixel.md §8), with its bugs
+// precise is upstream's _two_stage_move (docs/dynamixel.md §8), with its bugs
 // fixed: stage 1 is a position move; when it settles within switch_error (or
 // stage1_timeout passes) stage 2 nudges the carousel with PWM pulses,
 // escalating the duty while it does not move, backing off when it jumps, and

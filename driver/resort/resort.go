@@ -250,7 +250,7 @@ func (r *Resort) Reconnect(ctx context.Context) error {
 }
 
 // Disconnect releases torque and closes the port (upstream's disconnect flow
-// was a no-op on a fresh instance; §8.15).
+// was a no-op on a fresh instance; docs/dynamixel.md §8.15).
 func (r *Resort) Disconnect(ctx context.Context) error {
 	r.connMu.Lock()
 	defer r.connMu.Unlock()
@@ -415,7 +415,7 @@ func (r *Resort) classify(ctx context.Context, err error) error {
 
 // checkAlert reads Hardware Error Status when the last status carried the
 // alert bit and logs it. An alert alone is not a failure: the data is valid
-// (dynamixel.md §4; upstream treated it as one, §8.12).
+// (docs/dynamixel.md §4; upstream treated it as one, §8.12).
 func (r *Resort) checkAlert(ctx context.Context) {
 	b, _, _ := r.handle()
 	if b == nil || !b.TakeAlert() {
@@ -440,7 +440,7 @@ func (r *Resort) hardwareError(ctx context.Context) (xseries.HardwareError, erro
 }
 
 // Position reads Present Position as a signed int32 (upstream decoded it
-// unsigned, so -5 became 4294967291; §8.6) and normalises it to [0, 360).
+// unsigned, so -5 became 4294967291; docs/dynamixel.md §8.6) and normalises it to [0, 360).
 func (r *Resort) Position(ctx context.Context) (xseries.Degrees, error) {
 	raw, err := r.readInt(ctx, xseries.PresentPosition)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 // rig is a Resort talking through go.bug.st/serial to the simulated servo
@@ -115,7 +116,7 @@ func TestEveryHotelBothMoveKinds(t *testing.T) {
 			t.Fatalf("precise %s: servo at %.2f, want %.2f", h, g.servo.Snapshot().Position, want)
 		}
 		if g.servo.Snapshot().Mode != xseries.ModePosition || !g.servo.Snapshot().Torque {
-			t.Fatalf("precise %s left the servo in mode %d torque %v (upstream bug §8.14)", h, g.servo.Snapshot().Mode, g.servo.Snapshot().Torque)
+			t.Fatalf("precise %s left the servo in mode %d torque %v (upstream bug, docs/dynamixel.md §8.14)", h, g.servo.Snapshot().Mode, g.servo.Snapshot().Torque)
 		}
 		if hotel, _, err := g.r.ActiveHotel(ctx); err != nil || hotel != h {
 			t.Fatalf("active hotel %q %v, want %s", hotel, err, h)
@@ -145,7 +146,7 @@ func TestPreciseMoveRunsPulsesAndConverges(t *testing.T) {
 			pwmWrites++
 		}
 		// Enabling torque in PWM mode with a non-zero Goal PWM is the
-		// full-power kick of upstream bug §8.13.
+		// full-power kick of upstream bug, docs/dynamixel.md §8.13.
 		if addr == xseries.TorqueEnable.Addr && data[0] == 1 {
 			st := g.servo.Snapshot()
 			if st.Mode == xseries.ModePWM && st.GoalPWM != 0 {
@@ -389,7 +390,7 @@ func TestDisconnectReleasesTorque(t *testing.T) {
 		t.Fatal(err)
 	}
 	if g.servo.Snapshot().Torque {
-		t.Fatal("torque still on after disconnect (upstream bug §8.15)")
+		t.Fatal("torque still on after disconnect (upstream bug, docs/dynamixel.md §8.15)")
 	}
 	if _, err := g.r.Position(context.Background()); !errors.Is(err, resort.ErrNotConnected) {
 		t.Fatalf("after disconnect: %v", err)
@@ -510,17 +511,10 @@ func TestAdapterPulledMidPulseStopsByBusWatchdog(t *testing.T) {
 	ctx := ctx10(t)
 	done := make(chan error, 1)
 	go func() { _, err := g.r.MoveToAngle(ctx, 100, true, resort.PreciseOverrides{}); done <- err }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, "the pulse stage", func() bool {
 		st := g.servo.Snapshot()
-		if st.Mode == xseries.ModePWM && st.GoalPWM != 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the pulse stage never started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return st.Mode == xseries.ModePWM && st.GoalPWM != 0
+	})
 	if err := g.pty.Unplug(); err != nil {
 		t.Fatal(err)
 	}

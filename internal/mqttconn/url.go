@@ -1,5 +1,3 @@
-// Package mqttconn turns a broker URL and CA file from config into what
-// autopaho needs, the same way for the agent and the bridge.
 package mqttconn
 
 import (
