@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 const reasonNotAuthorized = 0x87 // MQTT 5.0 §2.4, Reason Code 135
@@ -19,7 +21,7 @@ func TestViewerCommandNeverReachesAgent(t *testing.T) {
 			wait := startSub(t, b, "agent-"+v, append([]string{"-h", h, "-p", p, "-V", v, "-q", "1", "-C", "1", "-W", "10",
 				"-t", "plate-resort/resort-1/cmd/#"}, creds("agent1")...)...)
 			for _, q := range []string{"0", "1"} {
-				out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-V", v, "-q", q,
+				out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-V", v, "-q", q,
 					"-t", "plate-resort/resort-1/cmd/activate_hotel", "-m", "viewer-cmd"}, creds("viewer")...)...)
 				switch {
 				case v == "mqttv5" && q == "1":
@@ -36,7 +38,7 @@ func TestViewerCommandNeverReachesAgent(t *testing.T) {
 			}
 			// An operator's command after the refused ones: the agent's
 			// first (and only, -C 1) message must be this one.
-			if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-V", v, "-q", "1",
+			if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-V", v, "-q", "1",
 				"-t", "plate-resort/resort-1/cmd/activate_hotel", "-m", "operator-cmd"}, creds("alice")...)...); err != nil {
 				t.Fatalf("operator publish: %v %s", err, out)
 			}
@@ -102,7 +104,7 @@ func TestAgentCannotPublishAnotherDevice(t *testing.T) {
 	b, _ := startBroker(t, productionConfig(t))
 	h, p := hostPort(t, b.TCPAddr())
 	pub := func(topic, msg string) (string, error) {
-		return run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-V", "mqttv5", "-q", "1", "-r",
+		return testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-V", "mqttv5", "-q", "1", "-r",
 			"-t", topic, "-m", msg}, creds("agent1")...)...)
 	}
 	if out, _ := pub("plate-resort/resort-2/state", `{"forged":true}`); !strings.Contains(out, "Not authorized") {
@@ -118,7 +120,7 @@ func TestAgentCannotPublishAnotherDevice(t *testing.T) {
 		}
 	}
 	// The retained store holds resort-1's state and nothing for resort-2.
-	out, err := run(t, "mosquitto_sub", append([]string{"-h", h, "-p", p, "-v", "-W", "2",
+	out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_sub", append([]string{"-h", h, "-p", p, "-v", "-W", "2",
 		"-t", "plate-resort/+/state"}, creds("viewer")...)...)
 	if !strings.Contains(out, "plate-resort/resort-1/state own") || strings.Contains(out, "forged") {
 		t.Fatalf("retained states (err=%v):\n%s", err, out)
@@ -131,7 +133,7 @@ func TestClientIDTakeoverRefused(t *testing.T) {
 	b, logs := startBroker(t, productionConfig(t))
 	pahoConnect(t, b.TCPAddr(), "resort-1-agent", "agent1")
 	h, p := hostPort(t, b.TCPAddr())
-	out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-i", "resort-1-agent", "-t", "plate-resort/x", "-m", "x"}, creds("viewer")...)...)
+	out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-i", "resort-1-agent", "-t", "plate-resort/x", "-m", "x"}, creds("viewer")...)...)
 	if err == nil {
 		t.Fatalf("viewer took over the agent's client id: %q", out)
 	}
@@ -155,7 +157,7 @@ func TestLastWillIsCheckedAtConnect(t *testing.T) {
 		if retain {
 			args = append(args, "--will-retain")
 		}
-		out, err := run(t, "mosquitto_sub", args...)
+		out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_sub", args...)
 		if err != nil && strings.Contains(out+err.Error(), "Timed out") {
 			return nil // connected (and subscribed), then timed out waiting
 		}

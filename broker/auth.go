@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"fmt"
+	"github.com/plate-resort/plate-resort/contract"
 	"net"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ type account struct {
 // authHook authenticates CONNECTs against bcrypt hashes and applies the role
 // ACLs, denying by default. It is the only auth hook on the server: mochi
 // OR-combines auth hooks, so adding AllowHook next to it would open
-// everything (mqtt.md §5).
+// everything (docs/mqtt.md §5).
 type authHook struct {
 	mqtt.HookBase
 	users     map[string]*account
@@ -45,7 +46,7 @@ func newAuthHook(cfg Config, log zerolog.Logger) (*authHook, error) {
 	h := &authHook{
 		users:     make(map[string]*account, len(cfg.Users)),
 		loopOnly:  cfg.Anonymous.LoopbackOnly,
-		cmdFilter: cfg.Prefix + "/+/cmd/#",
+		cmdFilter: contract.AllCommands(cfg.Prefix),
 		log:       log,
 		denyLog:   log.Sample(&zerolog.BurstSampler{Burst: 20, Period: 10 * time.Second}),
 	}
@@ -159,7 +160,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 // OnPublish refuses a retained publish to a command topic for everyone but
 // admin: a retained command replays on every reconnect of the agent
-// (Tasmota's "ghost switching", mqtt.md §1).
+// (Tasmota's "ghost switching", docs/mqtt.md §1).
 func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if !pk.FixedHeader.Retain || cl.Net.Inline || !covers(h.cmdFilter, pk.TopicName) {
 		return pk, nil
@@ -174,7 +175,7 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	}
 	if cl.Properties.ProtocolVersion < 5 {
 		// MQTT 3.1.1 has no negative PUBACK; mochi disconnects on an ACL
-		// refusal of QoS > 0 and so do we (MQTT 3.1.1 §4.8: the server may
+		// refusal of QoS > 0 and so do we (MQTT 3.1.1 §3.3.5: the server may
 		// close the connection).
 		cl.Stop(packets.ErrNotAuthorized)
 		return pk, packets.ErrRejectPacket

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/plate-resort/plate-resort/internal/config"
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 // repoFile finds a file relative to the module root.
@@ -34,7 +35,7 @@ func TestProductionConfigRefusesAnonymous(t *testing.T) {
 	b, logs := startBroker(t, cfg)
 	h, p := hostPort(t, b.TCPAddr())
 	for _, v := range []string{"mqttv311", "mqttv5"} {
-		out, err := run(t, "mosquitto_pub", "-h", h, "-p", p, "-V", v, "-t", "plate-resort/resort-1/cmd/stop", "-m", "")
+		out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", "-h", h, "-p", p, "-V", v, "-t", "plate-resort/resort-1/cmd/stop", "-m", "")
 		if err == nil {
 			t.Errorf("%s: anonymous publish succeeded: %q", v, out)
 		}
@@ -58,7 +59,7 @@ func TestDevConfigAllowsLoopbackAnonymous(t *testing.T) {
 	cfg.Listeners = ListenersConfig{TCP: TCPConfig{Address: "127.0.0.1:0"}}
 	b, _ := startBroker(t, cfg)
 	h, p := hostPort(t, b.TCPAddr())
-	if out, err := run(t, "mosquitto_pub", "-h", h, "-p", p, "-t", "plate-resort/resort-1/cmd/stop", "-n"); err != nil {
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", "-h", h, "-p", p, "-t", "plate-resort/resort-1/cmd/stop", "-n"); err != nil {
 		t.Fatalf("anonymous publish on loopback: %v %s", err, out)
 	}
 }
@@ -76,14 +77,14 @@ func TestWrongPasswordRefused(t *testing.T) {
 		{"alice", strings.Repeat("x", 4000), "wrong password"}, // oversized
 	}
 	for _, c := range cases {
-		out, err := run(t, "mosquitto_pub", "-h", h, "-p", p, "-u", c.user, "-P", c.pw, "-t", "plate-resort/x", "-m", "x")
+		out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", "-h", h, "-p", p, "-u", c.user, "-P", c.pw, "-t", "plate-resort/x", "-m", "x")
 		// mosquitto prints "not authorised" for 0x05; for an empty password
 		// it words the refusal differently. Either way: refused.
 		if err == nil || !strings.Contains(out, "Connection Refused") {
 			t.Errorf("%s/%q: want 'not authorised', got err=%v out=%q", c.user, clip(c.pw), err, out)
 		}
 	}
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-t", "plate-resort/resort-1/cmd/stop", "-m", "x"}, creds("alice")...)...); err != nil {
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-t", "plate-resort/resort-1/cmd/stop", "-m", "x"}, creds("alice")...)...); err != nil {
 		t.Fatalf("right password: %v %s", err, out)
 	}
 	log := logs.String()

@@ -49,7 +49,7 @@ func New(cfg Config, log zerolog.Logger) (*Broker, error) {
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	// 0 = no limit. mochi's default of 24 h also deletes *retained* messages
-	// older than that (mochi #444, mqtt.md §5): state, availability, info and
+	// older than that (mochi #444, docs/mqtt.md §5): state, availability, info and
 	// HA discovery must stay retained for as long as the device lives.
 	// Per-message MQTT 5 expiry (commands with a deadline) is still honoured.
 	caps.MaximumMessageExpiryInterval = 0

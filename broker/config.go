@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/plate-resort/plate-resort/contract"
 	"time"
 
 	"github.com/plate-resort/plate-resort/internal/logging"
@@ -9,7 +10,7 @@ import (
 // Config is everything in configs/broker.yaml. The zero value of a listener
 // address means "listener off".
 type Config struct {
-	// Prefix is the first topic level of the contract (design.md): the ACLs
+	// Prefix is the first topic level of the contract (topics.md): the ACLs
 	// are written over "<prefix>/<device>/...".
 	Prefix    string          `koanf:"prefix"`
 	Listeners ListenersConfig `koanf:"listeners"`
@@ -119,7 +120,7 @@ const (
 )
 
 // DefaultPrefix is the contract's default topic prefix.
-const DefaultPrefix = "plate-resort"
+const DefaultPrefix = contract.DefaultPrefix
 
 // DefaultConfig is the loopback development setup: plain TCP on
 // 127.0.0.1:1883, anonymous clients allowed (from loopback only) as admin, no

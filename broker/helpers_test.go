@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -12,39 +10,9 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
-
-// needBinary skips a test when an external tool is missing, unless
-// PLATE_RESORT_REQUIRE_E2E=1 asks for the real thing, then it fails.
-func needBinary(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("PLATE_RESORT_REQUIRE_E2E") == "1" {
-			t.Fatalf("%s not found and PLATE_RESORT_REQUIRE_E2E=1: %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
-
-// syncBuffer collects log output written from broker goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Test users; hashes use bcrypt.MinCost so the suite stays fast.
 var testPasswords = map[string]string{
@@ -97,9 +65,9 @@ func productionConfig(t testing.TB) Config {
 
 // startBroker starts a broker and closes it when the test ends. Its log goes
 // to the returned buffer.
-func startBroker(t testing.TB, cfg Config) (*Broker, *syncBuffer) {
+func startBroker(t testing.TB, cfg Config) (*Broker, *testenv.LockedBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.LockedBuffer{}
 	b, err := New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -111,16 +79,8 @@ func startBroker(t testing.TB, cfg Config) (*Broker, *syncBuffer) {
 	return b, logs
 }
 
-// run runs a mosquitto client with a deadline and returns its combined
-// output and exit error.
-func run(t testing.TB, name string, args ...string) (string, error) {
-	t.Helper()
-	bin := needBinary(t, name)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	return string(out), err
-}
+// toolTimeout bounds each mosquitto client run.
+const toolTimeout = 15 * time.Second
 
 // hostPort splits a bound address for mosquitto's -h / -p.
 func hostPort(t testing.TB, addr string) (string, string) {
@@ -143,10 +103,10 @@ func creds(user string) []string {
 // waits for it to exit and returns its output.
 func startSub(t testing.TB, b *Broker, id string, args ...string) func() (string, error) {
 	t.Helper()
-	bin := needBinary(t, "mosquitto_sub")
+	bin := testenv.NeedBinary(t, "mosquitto_sub")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-i", id}, args...)...)
-	out := &syncBuffer{}
+	out := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 // Retained state and a persistent session's queued message survive a
@@ -15,7 +17,7 @@ func TestRetainedAndSessionSurviveRestart(t *testing.T) {
 	b1, _ := startBroker(t, cfg)
 	h, p := hostPort(t, b1.TCPAddr())
 	state := `{"active_hotel":"B","position_deg":90}`
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-q", "1", "-r",
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-q", "1", "-r",
 		"-t", "plate-resort/resort-1/state", "-m", state}, creds("agent1")...)...); err != nil {
 		t.Fatalf("publish state: %v %s", err, out)
 	}
@@ -25,7 +27,7 @@ func TestRetainedAndSessionSurviveRestart(t *testing.T) {
 	sess = append(sess, creds("agent1")...)
 	wait := startSub(t, b1, "agent-session", append(sess, "-W", "1")...)
 	_, _ = wait()
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-q", "1",
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-q", "1",
 		"-t", "plate-resort/resort-1/cmd/get_health", "-m", "queued"}, creds("alice")...)...); err != nil {
 		t.Fatalf("publish while offline: %v %s", err, out)
 	}
@@ -36,12 +38,12 @@ func TestRetainedAndSessionSurviveRestart(t *testing.T) {
 	cfg.Listeners.TCP.Address = b1.TCPAddr() // same port: the session is keyed by client id, not port
 	b2, _ := startBroker(t, cfg)
 	h, p = hostPort(t, b2.TCPAddr())
-	out, err := run(t, "mosquitto_sub", append([]string{"-h", h, "-p", p, "-C", "1", "-W", "5",
+	out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_sub", append([]string{"-h", h, "-p", p, "-C", "1", "-W", "5",
 		"-t", "plate-resort/resort-1/state"}, creds("viewer")...)...)
 	if err != nil || strings.TrimSpace(out) != state {
 		t.Errorf("retained state after restart: err=%v out=%q, want %q", err, out, state)
 	}
-	out, err = run(t, "mosquitto_sub", append(append([]string{"-i", "agent-session"}, sess...), "-C", "1", "-W", "5")...)
+	out, err = testenv.RunCombined(t, toolTimeout, "mosquitto_sub", append(append([]string{"-i", "agent-session"}, sess...), "-C", "1", "-W", "5")...)
 	if err != nil || !strings.Contains(out, "plate-resort/resort-1/cmd/get_health queued") {
 		t.Errorf("queued message after restart: err=%v out=%q", err, out)
 	}

@@ -2,7 +2,8 @@ package broker
 
 import (
 	"fmt"
-	"regexp"
+
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // rights is what one user (or the anonymous client) may do, compiled from
@@ -13,17 +14,12 @@ type rights struct {
 	read  []string // topic filters a client may subscribe to / receive
 }
 
-// deviceIDPattern is the shape of a device id: one topic level that is also
-// a valid Home Assistant node_id ([a-zA-Z0-9_-], mqtt.md §2), so a device id
-// can never smuggle a wildcard or an extra level into an ACL rule.
-var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // validRoles lists the role names a config may use.
 var validRoles = map[string]bool{RoleAgent: true, RoleOperator: true, RoleBridge: true, RoleViewer: true, RoleAdmin: true}
 
-// rightsFor turns a role over the topic contract of design.md into filters.
+// rightsFor turns a role over the topic contract of topics.md into filters.
 func rightsFor(prefix, role string, devices []string) (rights, error) {
-	readAll := []string{prefix + "/#", "homeassistant/#"}
+	readAll := []string{contract.AllDevices(prefix), contract.HAAll(contract.DefaultHAPrefix)}
 	switch role {
 	case RoleAdmin:
 		return rights{admin: true}, nil
@@ -32,10 +28,10 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 	case RoleOperator, RoleBridge:
 		r := rights{read: readAll}
 		if len(devices) == 0 {
-			r.write = []string{prefix + "/+/cmd/#"}
+			r.write = []string{contract.AllCommands(prefix)}
 		}
 		for _, d := range devices {
-			r.write = append(r.write, prefix+"/"+d+"/cmd/#")
+			r.write = append(r.write, contract.DeviceTopics(prefix, d).CommandPrefix()+"#")
 		}
 		return r, nil
 	case RoleAgent:
@@ -44,17 +40,15 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 		}
 		// MQTT 5 callers name a Response Topic; by convention those live
 		// under <prefix>/responses/<caller>/..., and the agent answers there.
-		r := rights{write: []string{prefix + "/responses/#"}, read: []string{"homeassistant/status"}}
+		r := rights{write: []string{contract.ResponsesRoot(prefix) + "#"}, read: []string{contract.HAStatus(contract.DefaultHAPrefix)}}
 		for _, d := range devices {
-			base := prefix + "/" + d
-			r.write = append(r.write,
-				base+"/state", base+"/health", base+"/availability", base+"/info", base+"/reply/#",
-				"homeassistant/+/"+d+"/+/config",    // HA discovery, one entity
-				"homeassistant/device/"+d+"/config", // HA device-based discovery
-			)
+			t := contract.DeviceTopics(prefix, d)
+			r.write = append(r.write, t.Telemetry()...)
+			r.write = append(r.write, t.ReplyFilter())
+			r.write = append(r.write, contract.HADiscoveryFilters(contract.DefaultHAPrefix, d)...)
 			// The whole own base, not only cmd/#: an agent may read back its
 			// own retained state and info at start. Nothing of another device.
-			r.read = append(r.read, base+"/#")
+			r.read = append(r.read, t.All())
 		}
 		return r, nil
 	}

@@ -9,10 +9,12 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
+
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 func TestSlogToZerolog(t *testing.T) {
-	buf := &syncBuffer{}
+	buf := &testenv.LockedBuffer{}
 	l := newSlog(zerolog.New(buf).Level(zerolog.InfoLevel)).With("listener", "tcp")
 	l.Warn("", "error", io.EOF)                             // ordinary disconnect: debug, dropped
 	l.Warn("", "error", packets.ErrBadUsernameOrPassword)   // already logged by authHook

@@ -13,7 +13,7 @@ import (
 // Why bolt: one file, no background compaction, no extra process. badger
 // grew to GBs without GC tuning (mochi #369/#370/#375) and pebble brings an
 // LSM tree that a handful of retained topics and sessions does not need
-// (mqtt.md §5).
+// (docs/mqtt.md §5).
 //
 // The repair: bolt.Hook.OnQosPublish (mochi v2.7.9, hooks/storage/bolt/
 // bolt.go) stores an in-flight message without its PacketID. After a

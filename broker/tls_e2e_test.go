@@ -17,7 +17,7 @@ func TestTLSListener(t *testing.T) {
 
 	wait := startSub(t, b, "tls-viewer", append([]string{"-h", h, "-p", p, "--cafile", pki.CA, "-C", "1", "-W", "10",
 		"-t", "plate-resort/resort-1/state"}, creds("viewer")...)...)
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "--cafile", pki.CA,
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "--cafile", pki.CA,
 		"-t", "plate-resort/resort-1/state", "-m", "over-tls"}, creds("agent1")...)...); err != nil {
 		t.Fatalf("publish over TLS: %v %s", err, out)
 	}
@@ -25,12 +25,12 @@ func TestTLSListener(t *testing.T) {
 		t.Fatalf("subscribe over TLS: err=%v out=%q", err, out)
 	}
 	// Plain MQTT on the TLS port: the handshake fails, nothing is accepted.
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p,
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p,
 		"-t", "plate-resort/resort-1/state", "-m", "plaintext"}, creds("agent1")...)...); err == nil {
 		t.Fatalf("plaintext client on the TLS port succeeded: %q", out)
 	}
 	// A client that does not trust the CA refuses the server.
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "--cafile", pki.Cert,
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "--cafile", pki.Cert,
 		"-t", "plate-resort/resort-1/state", "-m", "x"}, creds("agent1")...)...); err == nil {
 		t.Fatalf("client without the CA succeeded: %q", out)
 	}
@@ -43,10 +43,10 @@ func TestMutualTLS(t *testing.T) {
 	b, _ := startBroker(t, cfg)
 	h, p := hostPort(t, b.TLSAddr())
 	base := append([]string{"-h", h, "-p", p, "--cafile", pki.CA, "-t", "plate-resort/resort-1/state", "-m", "x"}, creds("agent1")...)
-	if out, err := run(t, "mosquitto_pub", base...); err == nil {
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", base...); err == nil {
 		t.Fatalf("no client certificate, yet accepted: %q", out)
 	}
-	if out, err := run(t, "mosquitto_pub", append(base, "--cert", pki.ClientCert, "--key", pki.ClientKey)...); err != nil {
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append(base, "--cert", pki.ClientCert, "--key", pki.ClientKey)...); err != nil {
 		t.Fatalf("with client certificate: %v %s", err, out)
 	}
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"github.com/plate-resort/plate-resort/contract"
 	"math"
 	"net"
 	"sort"
@@ -18,10 +19,6 @@ import (
 // maxUsernameLen bounds a configured user name (MQTT allows 65535 bytes;
 // nobody types more than this).
 const maxUsernameLen = 256
-
-// reservedDevice is a topic level the contract uses for response topics
-// (<prefix>/responses/...), so it can never be a device id.
-const reservedDevice = "responses"
 
 // Validate checks the whole config and reports every problem at once, each
 // naming its key, so one edit-and-retry fixes the file.
@@ -142,21 +139,10 @@ func (lim LimitsConfig) validate() []error {
 }
 
 func validatePrefix(p string) error {
-	switch {
-	case p == "":
-		return errors.New("empty; the contract default is " + DefaultPrefix)
-	case len(p) > 128:
-		return fmt.Errorf("%d bytes: want at most 128", len(p))
-	case !utf8.ValidString(p):
-		return errors.New("not valid UTF-8")
-	case strings.ContainsAny(p, "+#\x00"):
-		return fmt.Errorf("%q holds a wildcard or NUL", p)
-	case strings.HasPrefix(p, "$"):
-		return fmt.Errorf("%q: topics starting with $ are reserved for the broker", p)
-	case strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//"):
-		return fmt.Errorf("%q has an empty topic level", p)
+	if p == "" {
+		return errors.New("empty; the contract default is " + contract.DefaultPrefix)
 	}
-	return nil
+	return contract.ValidPrefix(p)
 }
 
 func validateAddress(addr string) error {
@@ -199,11 +185,8 @@ func validateRole(prefix, role string, devices []string) error {
 		return fmt.Errorf("role %s takes no devices (devices apply to agent, operator and bridge)", role)
 	}
 	for _, d := range devices {
-		if !deviceIDPattern.MatchString(d) {
-			return fmt.Errorf("device id %q: want 1..64 of A-Z a-z 0-9 _ -", d)
-		}
-		if d == reservedDevice {
-			return fmt.Errorf("device id %q is reserved for response topics", d)
+		if err := contract.ValidDeviceID(d); err != nil {
+			return err
 		}
 	}
 	_, err := rightsFor(prefix, role, devices)

@@ -13,6 +13,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 func nopLog() zerolog.Logger { return zerolog.Nop() }
@@ -25,7 +27,7 @@ func TestWebSocketSubscribe(t *testing.T) {
 	cfg.Listeners.WebSocket.Address = "127.0.0.1:0"
 	b, _ := startBroker(t, cfg)
 	h, p := hostPort(t, b.TCPAddr())
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-r", "-q", "1",
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-r", "-q", "1",
 		"-t", "plate-resort/resort-1/state", "-m", "retained-state"}, creds("agent1")...)...); err != nil {
 		t.Fatalf("publish: %v %s", err, out)
 	}
@@ -67,7 +69,7 @@ func TestWebSocketSubscribe(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("websocket client never subscribed")
 	}
-	if out, err := run(t, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-q", "1",
+	if out, err := testenv.RunCombined(t, toolTimeout, "mosquitto_pub", append([]string{"-h", h, "-p", p, "-q", "1",
 		"-t", "plate-resort/resort-1/state", "-m", "live-state"}, creds("agent1")...)...); err != nil {
 		t.Fatalf("publish: %v %s", err, out)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Name rules. A device id and a hotel name are each one topic level that
@@ -37,10 +38,21 @@ func ValidDeviceID(id string) error {
 }
 
 // ValidPrefix checks a topic prefix: one or more levels of [A-Za-z0-9_-],
-// no wildcards, no leading or trailing slash.
+// no wildcards, no leading or trailing slash, at most 128 bytes.
 func ValidPrefix(p string) error {
-	if !prefixRe.MatchString(p) || len(p) > 128 {
-		return fmt.Errorf("topic prefix %q: want levels of A-Z a-z 0-9 _ - separated by /, at most 128 bytes", clipName(p))
+	switch {
+	case p == "":
+		return fmt.Errorf("topic prefix is empty; the default is %s", DefaultPrefix)
+	case len(p) > 128:
+		return fmt.Errorf("topic prefix is %d bytes: want at most 128", len(p))
+	case !utf8.ValidString(p):
+		return fmt.Errorf("topic prefix is not valid UTF-8")
+	case strings.HasPrefix(p, "$"):
+		return fmt.Errorf("topic prefix %q: topics starting with $ are reserved for the broker", clipName(p))
+	case strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.Contains(p, "//"):
+		return fmt.Errorf("topic prefix %q has an empty topic level", clipName(p))
+	case !prefixRe.MatchString(p):
+		return fmt.Errorf("topic prefix %q: want levels of A-Z a-z 0-9 _ - separated by /, no wildcards", clipName(p))
 	}
 	return nil
 }
