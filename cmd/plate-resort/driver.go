@@ -71,11 +71,10 @@ func runDriver(ctx context.Context, args []string) error {
 		return err
 	}
 	hotelNow, _, _ := r.ActiveHotel(cctx)
-	report := map[string]any{"servo": conn, "health": h, "active_hotel": hotelNow, "link": r.Link()}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(report)
+		_ = enc.Encode(diagReport(conn, h, hotelNow, r.Link()))
 	} else {
 		fmt.Printf("servo      %s (model %d), firmware %d, id %d on %s at %d baud\n", conn.Model, conn.ModelNumber, conn.Firmware, conn.MotorID, conn.Device, conn.Baudrate)
 		fmt.Printf("latency    %.0f ms adapter latency timer\n", conn.LatencyMS)
@@ -115,4 +114,57 @@ func runDriver(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("move       success %v, %s, final %.2f° (error %.2f°), %d pulses, %.2f s\n", res.Success, res.Reason, float64(res.FinalAngle), res.FinalError, res.Pulses, res.DurationS)
 	return err
+}
+
+// diagReport is the --json output of the diagnostic. The driver carries no
+// JSON names (it knows nothing of wire formats), so they are given here.
+func diagReport(c resort.ConnectResult, h resort.Health, hotel string, l resort.Link) any {
+	type servo struct {
+		Device      string   `json:"device"`
+		Baudrate    int      `json:"baudrate"`
+		MotorID     int      `json:"motor_id"`
+		ModelNumber uint16   `json:"model_number"`
+		Model       string   `json:"model"`
+		Firmware    int      `json:"firmware"`
+		PositionDeg float64  `json:"position_deg"`
+		Speed       int      `json:"speed"`
+		LatencyMS   float64  `json:"latency_timer_ms"`
+		HWErrors    []string `json:"hardware_error"`
+	}
+	type health struct {
+		TemperatureC float64  `json:"temperature_c"`
+		VoltageV     float64  `json:"voltage_v"`
+		CurrentMA    *float64 `json:"current_ma"`
+		PositionDeg  float64  `json:"position_deg"`
+		Moving       bool     `json:"moving"`
+		Torque       bool     `json:"torque"`
+		HWErrorRaw   int      `json:"hardware_error_raw"`
+		HWErrorFlags []string `json:"hardware_error_flags"`
+		Warnings     []string `json:"warnings"`
+	}
+	type link struct {
+		Port         string  `json:"port"`
+		Baudrate     int     `json:"baudrate"`
+		Connected    bool    `json:"connected"`
+		LatencyMS    float64 `json:"latency_timer_ms"`
+		Transactions uint64  `json:"transactions"`
+		Errors       uint64  `json:"errors"`
+		Timeouts     uint64  `json:"timeouts"`
+		Corrupt      uint64  `json:"corrupt"`
+		Retries      uint64  `json:"retries"`
+		Reconnects   uint64  `json:"reconnects"`
+	}
+	return struct {
+		Servo       servo  `json:"servo"`
+		Health      health `json:"health"`
+		ActiveHotel string `json:"active_hotel"`
+		Link        link   `json:"link"`
+	}{
+		Servo: servo{c.Device, c.Baudrate, c.MotorID, c.ModelNumber, c.Model, c.Firmware, float64(c.Position), c.Speed, c.LatencyMS, c.HardwareErrs},
+		Health: health{h.TemperatureC, h.VoltageV, h.CurrentMA, float64(h.Position), h.Moving, h.Torque,
+			h.HardwareError.Raw, h.HardwareError.Flags, h.Warnings},
+		ActiveHotel: hotel,
+		Link: link{l.Port, l.Baudrate, l.Connected, l.LatencyMS, l.Stats.Transactions, l.Stats.Errors,
+			l.Stats.Timeouts, l.Stats.Corrupt, l.Stats.Retries, l.Stats.Reconnects},
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/logging"
+	"github.com/plate-resort/plate-resort/internal/simcontrol"
 )
 
 func init() {
@@ -129,7 +130,7 @@ func listenLoopback(addr string) (net.Listener, error) {
 }
 
 func serveControl(ln net.Listener, s *sim.Servo, pt *sim.PTY) *http.Server {
-	srv := &http.Server{Handler: sim.ControlHandler(s, pt), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: simcontrol.Handler(s, pt), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fmt.Fprintf(os.Stderr, "plate-resort sim: control API: %v\n", err)

@@ -46,7 +46,7 @@ func (c *Config) defaults() {
 }
 
 // OpenSerial opens path with go.bug.st/serial at baud 8N1. DTR and RTS stay
-// low: raising DTR on open resets Arduino-class adapters (mqtt.md §7).
+// low: raising DTR on open resets Arduino-class adapters (docs/dynamixel.md §7).
 func OpenSerial(path string, baud int) (Port, error) {
 	mode := &serial.Mode{
 		BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit,
@@ -68,12 +68,12 @@ func OpenSerial(path string, baud int) (Port, error) {
 
 // Stats are cumulative link counters, reported in the agent's health.
 type Stats struct {
-	Transactions uint64 `json:"transactions"`
-	Errors       uint64 `json:"errors"`
-	Timeouts     uint64 `json:"timeouts"`
-	Corrupt      uint64 `json:"corrupt"`
-	Retries      uint64 `json:"retries"`
-	Reconnects   uint64 `json:"reconnects"`
+	Transactions uint64
+	Errors       uint64
+	Timeouts     uint64
+	Corrupt      uint64
+	Retries      uint64
+	Reconnects   uint64
 }
 
 // Bus runs one transaction at a time over a Port.
@@ -189,12 +189,6 @@ func (b *Bus) Close() error {
 
 // Connected reports whether the port is open and has not failed.
 func (b *Bus) Connected() bool { return b.connected.Load() }
-
-// PortName is the configured device path.
-func (b *Bus) PortName() string { return b.cfg.Port }
-
-// Baud is the configured baud rate.
-func (b *Bus) Baud() int { return b.cfg.Baud }
 
 // Latency is the adapter latency used in deadlines.
 func (b *Bus) Latency() time.Duration {

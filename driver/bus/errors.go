@@ -14,7 +14,7 @@ var (
 	// ErrTimeout: no complete status packet before the deadline. The ROBOTIS
 	// SDK calls this COMM_RX_TIMEOUT, "There is no status packet!"; usual
 	// causes are a wrong baud rate or id, no 12 V motor power, or the wrong
-	// connector (dynamixel.md §9).
+	// connector (docs/dynamixel.md §9).
 	ErrTimeout = errors.New("no reply from servo (timeout): check motor power, id and baud rate")
 	// ErrCorrupt: bytes arrived but never formed a valid packet (bad CRC or
 	// length) before the deadline.
@@ -22,13 +22,11 @@ var (
 	// ErrDisconnected: the adapter is gone (unplugged, hung up) or the bus is
 	// closed; Reopen recovers once the device is back.
 	ErrDisconnected = errors.New("serial adapter disconnected")
-	// ErrForceRequired guards destructive instructions.
-	ErrForceRequired = errors.New("refused without force")
 )
 
 // isDisconnect reports whether an I/O error means the port is gone rather
 // than a transient problem. go.bug.st/serial reports a hang-up as PortClosed
-// on Read and EIO on Write (dynamixel.md §7, verified on a pty).
+// on Read and EIO on Write (docs/dynamixel.md §7, verified on a pty).
 func isDisconnect(err error) bool {
 	var pe *serial.PortError
 	if errors.As(err, &pe) {

@@ -16,7 +16,7 @@ var sysfsRoot = "/sys"
 // (following /dev/serial/by-id symlinks), sets it to 1 ms when it is higher
 // and returns the value in force. The ftdi_sio driver holds short replies for
 // up to this long (16 ms by default), which dominates every Dynamixel
-// transaction (dynamixel.md §7; DynamixelSDK#330). go.bug.st/serial does not
+// transaction (docs/dynamixel.md §7; DynamixelSDK#330). go.bug.st/serial does not
 // touch it. found is false when the port has no such timer (a pty, a CDC-ACM
 // adapter).
 func tuneLatencyTimer(path string) (latency time.Duration, found bool, err error) {

@@ -7,7 +7,7 @@ import (
 
 // Port is the byte stream the bus talks over: go.bug.st/serial's serial.Port
 // satisfies it, and so do the simulator's in-memory pipe and any test double.
-// It is the one seam between the driver and the hardware (style.md, periph's
+// It is the one seam between the driver and the hardware (like periph.io's
 // conn.Conn).
 type Port interface {
 	io.ReadWriteCloser

@@ -3,7 +3,7 @@ package bus
 import "time"
 
 // WireTime is how long n bytes take on the wire at baud, 8N1 = 10 bits per
-// byte (dynamixel.md §7).
+// byte (docs/dynamixel.md §7).
 func WireTime(n, baud int) time.Duration {
 	if baud <= 0 {
 		return 0

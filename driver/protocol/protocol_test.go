@@ -18,13 +18,13 @@ func hx(t testing.TB, s string) []byte {
 }
 
 func TestCRCCheckValue(t *testing.T) {
-	// CRC-16/BUYPASS check value (dynamixel.md §1).
+	// CRC-16/BUYPASS check value (docs/dynamixel.md §1).
 	if got := CRC16([]byte("123456789")); got != 0xFEE8 {
 		t.Fatalf("CRC16(123456789) = %#04x, want 0xFEE8", got)
 	}
 }
 
-// Vectors from the ROBOTIS e-Manual, Protocol 2.0 (dynamixel.md §2), plus the
+// Vectors from the ROBOTIS e-Manual, Protocol 2.0 (docs/dynamixel.md §2), plus the
 // computed ones that use the same CRC.
 func TestEncodeVectors(t *testing.T) {
 	sw, err := SyncWrite(116, SyncData{1, []byte{150, 0, 0, 0}}, SyncData{2, []byte{170, 0, 0, 0}})

@@ -11,21 +11,21 @@ import (
 
 // HardwareErrorReport is register 70, raw and named.
 type HardwareErrorReport struct {
-	Raw   int      `json:"raw"`
-	Flags []string `json:"flags"`
+	Raw   int
+	Flags []string
 }
 
 // Health is one reading of the servo's condition.
 type Health struct {
-	TemperatureC  float64             `json:"temperature_c"`
-	VoltageV      float64             `json:"voltage_v"`
-	CurrentMA     *float64            `json:"current_ma"` // nil on models without current sensing
-	Position      xseries.Degrees     `json:"position_deg"`
-	Moving        bool                `json:"moving"`
-	Torque        bool                `json:"torque"`
-	HardwareError HardwareErrorReport `json:"hardware_error"`
-	Warnings      []string            `json:"warnings"`
-	ReadAt        time.Time           `json:"read_at"`
+	TemperatureC  float64
+	VoltageV      float64
+	CurrentMA     *float64 // nil on models without current sensing
+	Position      xseries.Degrees
+	Moving        bool
+	Torque        bool
+	HardwareError HardwareErrorReport
+	Warnings      []string
+	ReadAt        time.Time
 }
 
 // Health reads temperature, voltage, current (from 126, not 144 as upstream

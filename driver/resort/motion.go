@@ -14,15 +14,15 @@ import (
 // activate_hotel_precise dict (success, reason, pulses, final_angle,
 // final_error).
 type MoveResult struct {
-	Success    bool            `json:"success"`
-	Reason     string          `json:"reason"`
-	Hotel      string          `json:"hotel,omitempty"`
-	Precise    bool            `json:"precise"`
-	Target     xseries.Degrees `json:"target_angle"`
-	FinalAngle xseries.Degrees `json:"final_angle"`
-	FinalError float64         `json:"final_error"` // shortest signed target - final, degrees
-	Pulses     int             `json:"pulses"`
-	DurationS  float64         `json:"duration_s"`
+	Success    bool
+	Reason     string
+	Hotel      string
+	Precise    bool
+	Target     xseries.Degrees
+	FinalAngle xseries.Degrees
+	FinalError float64 // shortest signed target - final, degrees
+	Pulses     int
+	DurationS  float64
 }
 
 // Reasons a move ends.
@@ -42,20 +42,20 @@ const (
 // PreciseOverrides replace precise-move keys for one move (upstream's
 // activate_hotel_precise(**overrides)). Nil fields keep the configuration.
 type PreciseOverrides struct {
-	PositionTolerance *float64 `json:"position_tolerance,omitempty"`
-	SwitchError       *float64 `json:"switch_error,omitempty"`
-	Stage1Timeout     *float64 `json:"stage1_timeout,omitempty"`
-	PulsePWMStart     *int     `json:"pulse_pwm_start,omitempty"`
-	PWMStep           *int     `json:"pwm_step,omitempty"`
-	PWMMax            *int     `json:"pwm_max,omitempty"`
-	PulseDuration     *float64 `json:"pulse_duration,omitempty"`
-	PulseRest         *float64 `json:"pulse_rest,omitempty"`
-	PulseMax          *int     `json:"pulse_max,omitempty"`
-	MotionThreshold   *float64 `json:"motion_threshold,omitempty"`
-	StallPulses       *int     `json:"stall_pulses,omitempty"`
-	EnableBackoff     *bool    `json:"enable_backoff,omitempty"`
-	MaxStepFactor     *float64 `json:"max_step_factor,omitempty"`
-	PWMBackoffStep    *int     `json:"pwm_backoff_step,omitempty"`
+	PositionTolerance *float64
+	SwitchError       *float64
+	Stage1Timeout     *float64
+	PulsePWMStart     *int
+	PWMStep           *int
+	PWMMax            *int
+	PulseDuration     *float64
+	PulseRest         *float64
+	PulseMax          *int
+	MotionThreshold   *float64
+	StallPulses       *int
+	EnableBackoff     *bool
+	MaxStepFactor     *float64
+	PWMBackoffStep    *int
 }
 
 // Apply returns cfg with the overrides, validated.

@@ -94,16 +94,16 @@ type ConnectOptions struct {
 
 // ConnectResult describes the servo found.
 type ConnectResult struct {
-	Device       string          `json:"device"`
-	Baudrate     int             `json:"baudrate"`
-	MotorID      int             `json:"motor_id"`
-	ModelNumber  uint16          `json:"model_number"`
-	Model        string          `json:"model"`
-	Firmware     int             `json:"firmware"`
-	Position     xseries.Degrees `json:"position_deg"`
-	Speed        int             `json:"speed"`
-	LatencyMS    float64         `json:"latency_timer_ms"`
-	HardwareErrs []string        `json:"hardware_error"`
+	Device       string
+	Baudrate     int
+	MotorID      int
+	ModelNumber  uint16
+	Model        string
+	Firmware     int
+	Position     xseries.Degrees
+	Speed        int
+	LatencyMS    float64
+	HardwareErrs []string
 }
 
 // Connect opens the port (or reopens it), pings the servo, checks the model,
@@ -284,11 +284,11 @@ func (r *Resort) Opened() bool {
 
 // Link describes the serial link for health reports.
 type Link struct {
-	Port      string    `json:"port"`
-	Baudrate  int       `json:"baudrate"`
-	Connected bool      `json:"connected"`
-	LatencyMS float64   `json:"latency_timer_ms"`
-	Stats     bus.Stats `json:"stats"`
+	Port      string
+	Baudrate  int
+	Connected bool
+	LatencyMS float64
+	Stats     bus.Stats
 }
 
 // Link returns the link state.
@@ -305,10 +305,10 @@ func (r *Resort) Link() Link {
 
 // Identity is what Connect learned about the servo.
 type Identity struct {
-	ModelNumber uint16 `json:"model_number"`
-	Model       string `json:"model"`
-	Firmware    int    `json:"firmware"`
-	MotorID     int    `json:"motor_id"`
+	ModelNumber uint16
+	Model       string
+	Firmware    int
+	MotorID     int
 }
 
 // Identity returns the servo found by the last Connect.

@@ -15,7 +15,7 @@ import (
 // benchPTYRead measures a 4-byte read (Present Position) round trip through
 // a real pty and go.bug.st/serial with the simulator's wire timing on, and
 // compares the median with the bare wire time of the 14 + 15 bytes
-// (dynamixel.md §7). The return delay (500 µs by default) is part of the
+// (docs/dynamixel.md §7). The return delay (500 µs by default) is part of the
 // round trip but not of the wire time, so the ratio cannot reach 1.
 func benchPTYRead(b *testing.B, baud int) {
 	ctx, cancel := context.WithCancel(context.Background())

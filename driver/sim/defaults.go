@@ -39,7 +39,7 @@ func (s *Servo) resetEEPROM(keepID, keepBaud bool) {
 
 // resetRAM loads the power-up RAM values; it runs at power-up and after
 // Reboot. Hardware Error Status is RAM, so a reboot clears it (the only way
-// out of a shutdown, dynamixel.md §5).
+// out of a shutdown, docs/dynamixel.md §5).
 func (s *Servo) resetRAM() {
 	s.watchdogTripped = false
 	t := s.tab

@@ -4,7 +4,7 @@
 // a U2D2 adapter (ListenPTY).
 //
 // It is faithful where the driver's correctness depends on it
-// (dynamixel.md §5-§7 and the e-Manual): the control table with its EEPROM
+// (docs/dynamixel.md §5-§7 and the e-Manual): the control table with its EEPROM
 // lock, access/length/range errors, the side effects of an Operating Mode
 // change, the alert bit and Hardware Error Status cleared only by Reboot,
 // Present Position as an int32 that is reset into one turn on torque-on, and
@@ -12,7 +12,7 @@
 // plate-resort carousel, not of any real motor: a position move stops a
 // configurable deadband short of the goal (friction under load) and PWM below
 // a static-friction threshold does not move it, so the upstream two-stage
-// precise move (dynamixel.md §8) really has to run its pulse stage.
+// precise move (docs/dynamixel.md §8) really has to run its pulse stage.
 //
 // Files: config.go (Config, model defaults), table.go (control-table layout),
 // defaults.go (factory and power-up values), write.go (write rules and side

@@ -142,15 +142,3 @@ func hexBytes(t *testing.T, s string) []byte {
 	}
 	return out
 }
-
-// eventually polls cond every 10 ms until it holds or timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/protocol"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 func deg(pulses int) xseries.Degrees { return xseries.PulsesToDegrees(int64(pulses)) }
@@ -36,7 +37,7 @@ func TestPositionMoveStopsDeadbandShort(t *testing.T) {
 	if r.read1(122) != 1 || r.read4s(128) <= 0 {
 		t.Error("Moving or Present Velocity not set during the move")
 	}
-	eventually(t, 3*time.Second, "the move to end", func() bool { return r.read1(123)&0x02 == 0 })
+	testenv.Eventually(t, 3*time.Second, "the move to end", func() bool { return r.read1(123)&0x02 == 0 })
 	got := deg(r.read4s(132))
 	if want := 100 - sim.DefaultDeadband; math.Abs(float64(got-want)) > 0.1 {
 		t.Errorf("stopped at %.2f°, want %.2f° (deadband short)", got, want)
@@ -46,7 +47,7 @@ func TestPositionMoveStopsDeadbandShort(t *testing.T) {
 	}
 	// Going back down stops short on the other side.
 	r.mustWrite(116, le32(int(xseries.Degrees(50).Pulses()))...)
-	eventually(t, 3*time.Second, "the move back", func() bool { return r.read1(123)&0x02 == 0 })
+	testenv.Eventually(t, 3*time.Second, "the move back", func() bool { return r.read1(123)&0x02 == 0 })
 	if got := deg(r.read4s(132)); math.Abs(float64(got-(50+sim.DefaultDeadband))) > 0.1 {
 		t.Errorf("stopped at %.2f°, want %.2f°", got, 50+sim.DefaultDeadband)
 	}
@@ -65,7 +66,7 @@ func TestProfileVelocitySetsMoveTime(t *testing.T) {
 	r.mustWrite(112, le32(50)...) // upstream default_speed: 68.7°/s
 	start := time.Now()
 	r.mustWrite(116, le32(int(xseries.Degrees(90).Pulses()))...)
-	eventually(t, 5*time.Second, "the move to end", func() bool { return r.read1(123)&0x02 == 0 })
+	testenv.Eventually(t, 5*time.Second, "the move to end", func() bool { return r.read1(123)&0x02 == 0 })
 	took := time.Since(start)
 	// 90° at 68.7°/s is 1.31 s.
 	if took < 1200*time.Millisecond || took > 2*time.Second {
@@ -128,7 +129,7 @@ func TestPWMPulsesMove(t *testing.T) {
 	}
 }
 
-// TestUpstreamPreciseMoveConverges runs upstream's two-stage move (dynamixel.md
+// TestUpstreamPreciseMoveConverges runs upstream's two-stage move (docs/dynamixel.md
 // §8, defaults.yaml values) against the simulator with raw packets.
 func TestUpstreamPreciseMoveConverges(t *testing.T) {
 	for _, seed := range []int64{1, 2, 3} {
@@ -136,7 +137,7 @@ func TestUpstreamPreciseMoveConverges(t *testing.T) {
 		target := xseries.Degrees(19)
 		r.torqueOnMode(xseries.ModePosition)
 		r.mustWrite(116, le32(int(target.Pulses()))...)
-		eventually(t, 5*time.Second, "stage 1", func() bool { return r.read1(123)&0x02 == 0 })
+		testenv.Eventually(t, 5*time.Second, "stage 1", func() bool { return r.read1(123)&0x02 == 0 })
 		r.torqueOnMode(xseries.ModePWM)
 		pwm, pulses, errDeg := 180, 0, xseries.Degrees(0)
 		for ; pulses < 25; pulses++ {
@@ -165,7 +166,7 @@ func TestNegativePositionAndResetOnTorqueOn(t *testing.T) {
 	r := newRig(t, sim.Config{InitialPosition: 0.2})
 	r.torqueOnMode(xseries.ModePWM)
 	r.mustWrite(100, le16(-400)...)
-	eventually(t, 2*time.Second, "position below 0", func() bool { return r.read4s(132) < -20 })
+	testenv.Eventually(t, 2*time.Second, "position below 0", func() bool { return r.read4s(132) < -20 })
 	r.mustWrite(100, le16(0)...)
 	neg := r.read4s(132)
 	r.mustWrite(64, 0)
@@ -233,7 +234,7 @@ func TestStallRaisesOverloadAfterPushing(t *testing.T) {
 	r.s.StallAt(40, true)
 	r.torqueOnMode(xseries.ModePosition)
 	r.mustWrite(116, le32(int(xseries.Degrees(90).Pulses()))...)
-	eventually(t, 2*time.Second, "the carousel to hit the obstacle", func() bool { return r.s.Snapshot().Pushing })
+	testenv.Eventually(t, 2*time.Second, "the carousel to hit the obstacle", func() bool { return r.s.Snapshot().Pushing })
 	if p := r.s.Snapshot().Position; p > 40 || p < 39.5 {
 		t.Errorf("stopped at %.2f°, want just before 40°", p)
 	}
@@ -243,7 +244,7 @@ func TestStallRaisesOverloadAfterPushing(t *testing.T) {
 	if r.read1(70) != 0 {
 		t.Error("overload before 2 s of pushing")
 	}
-	eventually(t, 4*time.Second, "overload", func() bool { return r.s.Snapshot().HWError&xseries.HWOverload != 0 })
+	testenv.Eventually(t, 4*time.Second, "overload", func() bool { return r.s.Snapshot().HWError&xseries.HWOverload != 0 })
 	if r.s.Snapshot().Torque {
 		t.Error("torque on after stall overload")
 	}
@@ -253,7 +254,7 @@ func TestStallRaisesOverloadAfterPushing(t *testing.T) {
 	time.Sleep(350 * time.Millisecond)
 	r.mustWrite(64, 1)
 	r.mustWrite(116, le32(int(xseries.Degrees(90).Pulses()))...)
-	eventually(t, 3*time.Second, "the move past 40°", func() bool { return r.s.Snapshot().Position > 80 })
+	testenv.Eventually(t, 3*time.Second, "the move past 40°", func() bool { return r.s.Snapshot().Position > 80 })
 }
 
 func TestUnpluggedStopsAnswering(t *testing.T) {

@@ -24,7 +24,7 @@ const (
 
 	// PWM mode: above the static-friction threshold the carousel turns at
 	// pwmDegPerSec per PWM unit over the threshold, so a 0.30 s pulse at
-	// 180 moves about 0.3° and one at 600 about 4.5° (dynamixel.md §8 pulse
+	// 180 moves about 0.3° and one at 600 about 4.5° (docs/dynamixel.md §8 pulse
 	// stage). The speed follows the drive with a short lag (inertia).
 	pwmDegPerSec = 1.0 / 30
 	pwmLag       = 20 * time.Millisecond
@@ -233,7 +233,7 @@ func (s *Servo) stepLoad(dt float64, mode int64) {
 }
 
 // latch records a hardware error and forces torque off; only Reboot clears
-// it [e-Manual, "Shutdown"; dynamixel.md §5].
+// it [e-Manual, "Shutdown"; docs/dynamixel.md §5].
 func (s *Servo) latch(bits xseries.HardwareError) {
 	s.hwErr |= bits
 	s.disableTorque()

@@ -10,9 +10,10 @@ import (
 	"github.com/plate-resort/plate-resort/driver/protocol"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
-// e-Manual Protocol 2.0 vectors (dynamixel.md §2).
+// e-Manual Protocol 2.0 vectors (docs/dynamixel.md §2).
 const (
 	v1PingID1     = "FF FF FD 00 01 03 00 01 19 4E"
 	v2PingReply   = "FF FF FD 00 01 07 00 55 00 06 04 26 65 5D"
@@ -105,7 +106,7 @@ func TestWriteRules(t *testing.T) {
 		want protocol.ErrorCode
 	}{
 		{"Operating Mode 2", 11, []byte{2}, protocol.CodeDataRange},
-		{"Current Limit 2000 (upstream bug §8.4)", 38, le16(2000), protocol.CodeDataRange},
+		{"Current Limit 2000 (upstream bug, docs/dynamixel.md §8.4)", 38, le16(2000), protocol.CodeDataRange},
 		{"Current Limit 1194", 38, le16(1194), protocol.CodeDataRange},
 		{"Max Position Limit 4096", 48, le32(4096), protocol.CodeDataRange},
 		{"Operating Mode 16", 11, []byte{16}, 0},
@@ -193,7 +194,7 @@ func TestModeChangeResetsGoalPWMAndProfiles(t *testing.T) {
 	}
 }
 
-// TestPWMKickWhenTorqueEnabledBeforeZeroingGoalPWM is upstream bug §8.13:
+// TestPWMKickWhenTorqueEnabledBeforeZeroingGoalPWM is upstream bug, docs/dynamixel.md §8.13:
 // enabling torque right after the mode change drives at PWM Limit.
 func TestPWMKickWhenTorqueEnabledBeforeZeroingGoalPWM(t *testing.T) {
 	r := newRig(t, sim.Config{Deadband: -1})
@@ -328,7 +329,7 @@ func TestHostileStreamNeverWedges(t *testing.T) {
 	}
 	// An incomplete packet may be pending; it goes stale and the servo
 	// resynchronises on the next request.
-	eventually(t, 5*time.Second, "a ping answered after the junk", func() bool {
+	testenv.Eventually(t, 5*time.Second, "a ping answered after the junk", func() bool {
 		b := r.raw(protocol.Ping(1).Marshal(), 100*time.Millisecond)
 		p, _, err := protocol.Decode(b)
 		return err == nil && p.ID == 1 && len(p.Params) == 4 && p.Params[0] == 0

@@ -24,7 +24,7 @@ type PTY struct {
 
 	mu     sync.Mutex
 	master *os.File
-	slave  *os.File // kept open: without it master reads fail with EIO when the host closes (dynamixel.md §7)
+	slave  *os.File // kept open: without it master reads fail with EIO when the host closes (docs/dynamixel.md §7)
 	path   string
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -105,7 +105,7 @@ func (p *PTY) plug() error {
 		return fmt.Errorf("open a pseudo-terminal for the simulated servo: %w", err)
 	}
 	// Raw mode now, so nothing echoes or is line-edited before the host
-	// opens the port and sets its own mode (dynamixel.md §7).
+	// opens the port and sets its own mode (docs/dynamixel.md §7).
 	if _, err := term.MakeRaw(int(tty.Fd())); err != nil {
 		ptmx.Close()
 		tty.Close()

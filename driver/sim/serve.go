@@ -13,7 +13,7 @@ import (
 
 // Wire timing model. A pty (or the in-memory pipe) moves bytes instantly, so
 // the simulator adds what a real half-duplex TTL bus at cfg.Baud costs
-// (8N1 = 10 bits per byte, dynamixel.md §7):
+// (8N1 = 10 bits per byte, docs/dynamixel.md §7):
 //
 //	request first byte seen at t0   (the host writes the whole request at once)
 //	request on the wire            t0 .. t0 + wire(request)
@@ -49,7 +49,7 @@ type chunk struct {
 
 // Serve answers Protocol 2.0 requests read from rw until ctx is done or rw
 // fails; io.EOF from rw ends it with a nil error. Reads happen on a separate
-// goroutine (a pty master ignores read deadlines, dynamixel.md §7) that ends
+// goroutine (a pty master ignores read deadlines, docs/dynamixel.md §7) that ends
 // when rw is closed, so the caller must close rw after Serve returns.
 func (s *Servo) Serve(ctx context.Context, rw io.ReadWriter) error {
 	done := make(chan struct{})

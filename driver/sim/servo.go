@@ -87,19 +87,19 @@ func New(cfg Config) *Servo {
 
 // State is what a test or benchmark observes without going through the bus.
 type State struct {
-	Position     xseries.Degrees       `json:"position_deg"` // Present Position (may be outside 0..360 after turns)
-	Goal         xseries.Degrees       `json:"goal_deg"`
-	Torque       bool                  `json:"torque"`
-	Mode         int                   `json:"mode"`
-	GoalPWM      int                   `json:"goal_pwm"`
-	HWError      xseries.HardwareError `json:"hardware_error"`
-	TemperatureC float64               `json:"temperature_c"`
-	CurrentMA    float64               `json:"current_ma"`
-	VoltageV     float64               `json:"voltage_v"`
-	Moving       bool                  `json:"moving"`
-	Pushing      bool                  `json:"pushing"` // pressing against a StallAt obstacle with torque on
-	Unplugged    bool                  `json:"unplugged"`
-	ID           byte                  `json:"id"`
+	Position     xseries.Degrees // Present Position (may be outside 0..360 after turns)
+	Goal         xseries.Degrees
+	Torque       bool
+	Mode         int
+	GoalPWM      int
+	HWError      xseries.HardwareError
+	TemperatureC float64
+	CurrentMA    float64
+	VoltageV     float64
+	Moving       bool
+	Pushing      bool // pressing against a StallAt obstacle with torque on
+	Unplugged    bool
+	ID           byte
 }
 
 // Snapshot advances the physics to now and returns the state.

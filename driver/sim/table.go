@@ -27,7 +27,7 @@ type reg struct {
 	lo, hi   int64
 }
 
-// Addresses the simulator acts on (dynamixel.md §6).
+// Addresses the simulator acts on (docs/dynamixel.md §6).
 const (
 	aModel        = 0
 	aFirmware     = 6

@@ -18,7 +18,7 @@ var (
 
 // checkWrite returns the status error number a write of data at addr gets,
 // or 0 when it may be applied. Rules [e-Manual protocol2 Status Packet error
-// table; control table EEPROM note; dynamixel.md §9]:
+// table; control table EEPROM note; docs/dynamixel.md §9]:
 //   - an address no item starts at, or a read-only item: Access Error;
 //   - an EEPROM item while Torque Enable is 1: Access Error;
 //   - fewer bytes than the last item needs: Data Length Error;
@@ -85,7 +85,7 @@ func (s *Servo) checkValue(r reg, v int64) protocol.ErrorCode {
 		}
 	case aTorque:
 		if v == 1 && s.hwErr != 0 {
-			// A shutdown holds torque off until Reboot (dynamixel.md §9).
+			// A shutdown holds torque off until Reboot (docs/dynamixel.md §9).
 			return protocol.CodeResultFail
 		}
 	case aMode:
@@ -159,7 +159,7 @@ func (s *Servo) afterWrite(addr uint16, old, v int64) {
 		}
 		// "If Operating Mode is changed, ... Profile Velocity and Profile
 		// Acceleration are reset to 0 and Goal PWM to PWM Limit"
-		// [e-Manual, Operating Mode note; dynamixel.md §6]. Present
+		// [e-Manual, Operating Mode note; docs/dynamixel.md §6]. Present
 		// Position is reset into one turn when changing to (Extended)
 		// Position mode.
 		t.set(aGoalPWM, t.get(aPWMLimit))

@@ -3,7 +3,7 @@ package xseries
 import "strings"
 
 // HardwareError is the bit set of Hardware Error Status (70); Shutdown (63)
-// uses the same layout [e-Manual, X430 "Shutdown"; dynamixel.md §5]. Bit 1 and
+// uses the same layout [e-Manual, X430 "Shutdown"; docs/dynamixel.md §5]. Bit 1 and
 // bits 6-7 are unused.
 type HardwareError uint8
 

@@ -17,19 +17,16 @@ const (
 
 // Item is one control-table entry.
 type Item struct {
-	Name     string
-	Addr     uint16
-	Size     int // bytes: 1, 2 or 4
-	Signed   bool
-	Area     Area
-	Writable bool
+	Name   string
+	Addr   uint16
+	Size   int // bytes: 1, 2 or 4
+	Signed bool
+	Area   Area
 }
-
-func (it Item) String() string { return fmt.Sprintf("%s (%d)", it.Name, it.Addr) }
 
 // Decode turns little-endian register bytes into an integer, sign-extending
 // signed items: Present Position is an int32 that goes negative after
-// overshoot past zero, and Present Current/PWM are int16 (dynamixel.md §9,
+// overshoot past zero, and Present Current/PWM are int16 (docs/dynamixel.md §9,
 // "Signedness").
 func (it Item) Decode(b []byte) (int64, error) {
 	if len(b) != it.Size {
@@ -81,47 +78,47 @@ func (it Item) Encode(v int64) ([]byte, error) {
 	return b, nil
 }
 
-// The items the driver and the simulator use (dynamixel.md §6).
+// The items the driver and the simulator use (docs/dynamixel.md §6).
 var (
-	ModelNumber       = Item{"Model Number", 0, 2, false, EEPROM, false}
-	FirmwareVersion   = Item{"Firmware Version", 6, 1, false, EEPROM, false}
-	ID                = Item{"ID", 7, 1, false, EEPROM, true}
-	BaudRate          = Item{"Baud Rate", 8, 1, false, EEPROM, true}
-	ReturnDelayTime   = Item{"Return Delay Time", 9, 1, false, EEPROM, true} // 2 µs per unit
-	DriveMode         = Item{"Drive Mode", 10, 1, false, EEPROM, true}
-	OperatingMode     = Item{"Operating Mode", 11, 1, false, EEPROM, true}
-	HomingOffset      = Item{"Homing Offset", 20, 4, true, EEPROM, true}
-	MovingThreshold   = Item{"Moving Threshold", 24, 4, false, EEPROM, true}
-	TemperatureLimit  = Item{"Temperature Limit", 31, 1, false, EEPROM, true}
-	MaxVoltageLimit   = Item{"Max Voltage Limit", 32, 2, false, EEPROM, true}
-	MinVoltageLimit   = Item{"Min Voltage Limit", 34, 2, false, EEPROM, true}
-	PWMLimit          = Item{"PWM Limit", 36, 2, false, EEPROM, true}
-	CurrentLimit      = Item{"Current Limit", 38, 2, false, EEPROM, true} // XM only
-	VelocityLimit     = Item{"Velocity Limit", 44, 4, false, EEPROM, true}
-	MaxPositionLimit  = Item{"Max Position Limit", 48, 4, false, EEPROM, true}
-	MinPositionLimit  = Item{"Min Position Limit", 52, 4, false, EEPROM, true}
-	Shutdown          = Item{"Shutdown", 63, 1, false, EEPROM, true}
-	TorqueEnable      = Item{"Torque Enable", 64, 1, false, RAM, true}
-	LED               = Item{"LED", 65, 1, false, RAM, true}
-	StatusReturnLevel = Item{"Status Return Level", 68, 1, false, RAM, true}
-	HardwareErrorStat = Item{"Hardware Error Status", 70, 1, false, RAM, false}
+	ModelNumber       = Item{"Model Number", 0, 2, false, EEPROM}
+	FirmwareVersion   = Item{"Firmware Version", 6, 1, false, EEPROM}
+	ID                = Item{"ID", 7, 1, false, EEPROM}
+	BaudRate          = Item{"Baud Rate", 8, 1, false, EEPROM}
+	ReturnDelayTime   = Item{"Return Delay Time", 9, 1, false, EEPROM} // 2 µs per unit
+	DriveMode         = Item{"Drive Mode", 10, 1, false, EEPROM}
+	OperatingMode     = Item{"Operating Mode", 11, 1, false, EEPROM}
+	HomingOffset      = Item{"Homing Offset", 20, 4, true, EEPROM}
+	MovingThreshold   = Item{"Moving Threshold", 24, 4, false, EEPROM}
+	TemperatureLimit  = Item{"Temperature Limit", 31, 1, false, EEPROM}
+	MaxVoltageLimit   = Item{"Max Voltage Limit", 32, 2, false, EEPROM}
+	MinVoltageLimit   = Item{"Min Voltage Limit", 34, 2, false, EEPROM}
+	PWMLimit          = Item{"PWM Limit", 36, 2, false, EEPROM}
+	CurrentLimit      = Item{"Current Limit", 38, 2, false, EEPROM} // XM only
+	VelocityLimit     = Item{"Velocity Limit", 44, 4, false, EEPROM}
+	MaxPositionLimit  = Item{"Max Position Limit", 48, 4, false, EEPROM}
+	MinPositionLimit  = Item{"Min Position Limit", 52, 4, false, EEPROM}
+	Shutdown          = Item{"Shutdown", 63, 1, false, EEPROM}
+	TorqueEnable      = Item{"Torque Enable", 64, 1, false, RAM}
+	LED               = Item{"LED", 65, 1, false, RAM}
+	StatusReturnLevel = Item{"Status Return Level", 68, 1, false, RAM}
+	HardwareErrorStat = Item{"Hardware Error Status", 70, 1, false, RAM}
 	// Bus Watchdog: 1..127 x 20 ms of bus silence stops the drive; reads -1
 	// once tripped, until written 0 (e-Manual, X-series "Bus Watchdog").
-	BusWatchdog         = Item{"Bus Watchdog", 98, 1, true, RAM, true}
-	GoalPWM             = Item{"Goal PWM", 100, 2, true, RAM, true}
-	GoalCurrent         = Item{"Goal Current", 102, 2, true, RAM, true}
-	GoalVelocity        = Item{"Goal Velocity", 104, 4, true, RAM, true}
-	ProfileAcceleration = Item{"Profile Acceleration", 108, 4, false, RAM, true}
-	ProfileVelocity     = Item{"Profile Velocity", 112, 4, false, RAM, true}
-	GoalPosition        = Item{"Goal Position", 116, 4, true, RAM, true}
-	Moving              = Item{"Moving", 122, 1, false, RAM, false}
-	MovingStatus        = Item{"Moving Status", 123, 1, false, RAM, false}
-	PresentPWM          = Item{"Present PWM", 124, 2, true, RAM, false}
-	PresentCurrent      = Item{"Present Current", 126, 2, true, RAM, false} // not 144: upstream bug §8.1
-	PresentVelocity     = Item{"Present Velocity", 128, 4, true, RAM, false}
-	PresentPosition     = Item{"Present Position", 132, 4, true, RAM, false}
-	PresentInputVoltage = Item{"Present Input Voltage", 144, 2, false, RAM, false}
-	PresentTemperature  = Item{"Present Temperature", 146, 1, false, RAM, false}
+	BusWatchdog         = Item{"Bus Watchdog", 98, 1, true, RAM}
+	GoalPWM             = Item{"Goal PWM", 100, 2, true, RAM}
+	GoalCurrent         = Item{"Goal Current", 102, 2, true, RAM}
+	GoalVelocity        = Item{"Goal Velocity", 104, 4, true, RAM}
+	ProfileAcceleration = Item{"Profile Acceleration", 108, 4, false, RAM}
+	ProfileVelocity     = Item{"Profile Velocity", 112, 4, false, RAM}
+	GoalPosition        = Item{"Goal Position", 116, 4, true, RAM}
+	Moving              = Item{"Moving", 122, 1, false, RAM}
+	MovingStatus        = Item{"Moving Status", 123, 1, false, RAM}
+	PresentPWM          = Item{"Present PWM", 124, 2, true, RAM}
+	PresentCurrent      = Item{"Present Current", 126, 2, true, RAM} // not 144: upstream bug, docs/dynamixel.md §8.1
+	PresentVelocity     = Item{"Present Velocity", 128, 4, true, RAM}
+	PresentPosition     = Item{"Present Position", 132, 4, true, RAM}
+	PresentInputVoltage = Item{"Present Input Voltage", 144, 2, false, RAM}
+	PresentTemperature  = Item{"Present Temperature", 146, 1, false, RAM}
 )
 
 // Items lists every item above, in address order.
@@ -132,16 +129,6 @@ var Items = []Item{
 	StatusReturnLevel, HardwareErrorStat, BusWatchdog, GoalPWM, GoalCurrent, GoalVelocity, ProfileAcceleration,
 	ProfileVelocity, GoalPosition, Moving, MovingStatus, PresentPWM, PresentCurrent,
 	PresentVelocity, PresentPosition, PresentInputVoltage, PresentTemperature,
-}
-
-// ItemAt returns the item starting at addr.
-func ItemAt(addr uint16) (Item, bool) {
-	for _, it := range Items {
-		if it.Addr == addr {
-			return it, true
-		}
-	}
-	return Item{}, false
 }
 
 // Operating modes (register 11) [e-Manual, "Operating Mode"].

@@ -2,10 +2,10 @@ package xseries
 
 import "math"
 
-// Unit conversions, in one place (dynamixel.md §6 "Units").
+// Unit conversions, in one place (docs/dynamixel.md §6 "Units").
 
 // PulsesPerRev is the encoder resolution: 4096 pulses per turn, so one pulse is
-// 360/4096 = 0.087890625°. Upstream used 4095 (a bug, dynamixel.md §8.5).
+// 360/4096 = 0.087890625°. Upstream used 4095 (a bug, docs/dynamixel.md §8.5).
 const PulsesPerRev = 4096
 
 // Degrees is an angle in degrees.
@@ -30,7 +30,7 @@ func Normalize(d Degrees) Degrees {
 }
 
 // Diff is the signed shortest angular difference to - from, in (-180, 180]:
-// 359.9° and 0.1° are 0.2° apart, not 359.8° (upstream bug §8.8).
+// 359.9° and 0.1° are 0.2° apart, not 359.8° (upstream bug, docs/dynamixel.md §8.8).
 func Diff(from, to Degrees) Degrees {
 	d := Normalize(to - from)
 	if d > 180 {
@@ -48,11 +48,6 @@ func VelocityToDegPerSec(raw int64) float64 { return float64(raw) * VelocityUnit
 
 // AccelerationUnitRPM2 is the unit of Profile Acceleration: 214.577 rev/min².
 const AccelerationUnitRPM2 = 214.577
-
-// AccelerationToDegPerSec2 converts a raw profile acceleration to deg/s².
-func AccelerationToDegPerSec2(raw int64) float64 {
-	return float64(raw) * AccelerationUnitRPM2 * 360 / 3600
-}
 
 // CurrentUnitMA is the unit of Present/Goal Current and Current Limit on the
 // XM430: about 2.69 mA.

@@ -1,4 +1,6 @@
-package sim
+// Package simcontrol is the run-time fault API of the simulated servo
+// (`plate-resort sim --control`): HTTP on loopback, JSON state out.
+package simcontrol
 
 import (
 	"encoding/json"
@@ -6,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
 
@@ -17,11 +20,11 @@ type Adapter interface {
 	Path() string
 }
 
-// ControlHandler is the run-time fault interface of `plate-resort sim
+// Handler is the run-time fault interface of `plate-resort sim
 // --control`: POST /fault/{overload,overheat,unplug,replug,silent?on=,
 // corrupt?n=,stall?deg=&on=} and GET /state (JSON). It is meant for
 // loopback only; it has no authentication.
-func ControlHandler(s *Servo, ad Adapter) http.Handler {
+func Handler(s *sim.Servo, ad Adapter) http.Handler {
 	mux := http.NewServeMux()
 	post := func(path string, fn func(r *http.Request) error) {
 		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
@@ -94,15 +97,33 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 	return b, nil
 }
 
+// stateJSON is GET /state: the simulated servo's physical state.
 type stateJSON struct {
-	State
-	HWErrorNames []string `json:"hardware_error_names"`
-	Port         string   `json:"port,omitempty"`
+	PositionDeg   float64  `json:"position_deg"` // may be outside 0..360 after turns
+	GoalDeg       float64  `json:"goal_deg"`
+	Torque        bool     `json:"torque"`
+	Mode          int      `json:"mode"`
+	GoalPWM       int      `json:"goal_pwm"`
+	HardwareError int      `json:"hardware_error"`
+	TemperatureC  float64  `json:"temperature_c"`
+	CurrentMA     float64  `json:"current_ma"`
+	VoltageV      float64  `json:"voltage_v"`
+	Moving        bool     `json:"moving"`
+	Pushing       bool     `json:"pushing"` // pressing against a stall obstacle with torque on
+	Unplugged     bool     `json:"unplugged"`
+	ID            byte     `json:"id"`
+	HWErrorNames  []string `json:"hardware_error_names"`
+	Port          string   `json:"port,omitempty"`
 }
 
-func writeState(w http.ResponseWriter, s *Servo, ad Adapter) {
+func writeState(w http.ResponseWriter, s *sim.Servo, ad Adapter) {
 	st := s.Snapshot()
-	out := stateJSON{State: st, HWErrorNames: st.HWError.Names()}
+	out := stateJSON{
+		PositionDeg: float64(st.Position), GoalDeg: float64(st.Goal), Torque: st.Torque, Mode: st.Mode,
+		GoalPWM: st.GoalPWM, HardwareError: int(st.HWError), TemperatureC: st.TemperatureC,
+		CurrentMA: st.CurrentMA, VoltageV: st.VoltageV, Moving: st.Moving, Pushing: st.Pushing,
+		Unplugged: st.Unplugged, ID: st.ID, HWErrorNames: st.HWError.Names(),
+	}
 	if ad != nil {
 		out.Port = ad.Path()
 	}

@@ -1,4 +1,4 @@
-package sim_test
+package simcontrol_test
 
 import (
 	"encoding/json"
@@ -9,11 +9,12 @@ import (
 
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/simcontrol"
 )
 
 func TestControlHandler(t *testing.T) {
 	s := sim.New(sim.Config{})
-	srv := httptest.NewServer(sim.ControlHandler(s, nil))
+	srv := httptest.NewServer(simcontrol.Handler(s, nil))
 	defer srv.Close()
 	call := func(method, path string) (int, string) {
 		req, err := http.NewRequest(method, srv.URL+path, nil)
