@@ -1,24 +1,32 @@
 package broker
 
 import (
-	"bytes"
 	"fmt"
-	"github.com/plate-resort/plate-resort/contract"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // account is one configured user, compiled.
 type account struct {
-	hash   []byte
-	role   string
-	rights rights
+	hash    []byte
+	role    string
+	devices []string
+	rights  rights
+}
+
+// ownsDevice says whether the account is the agent of device.
+func (a *account) ownsDevice(device string) bool {
+	return a.role == RoleAgent && slices.Contains(a.devices, device)
 }
 
 // authHook authenticates CONNECTs against bcrypt hashes and applies the role
@@ -35,6 +43,11 @@ type authHook struct {
 	log       zerolog.Logger // failed logins and refusals
 	denyLog   zerolog.Logger // sampled: a client can trigger one per packet
 	dummy     []byte         // compared for unknown users (timing)
+
+	prefix     string
+	maxPerUser int
+	verdicts   verdicts
+	owners     sync.Map // client id -> user name of the agent user that used it
 }
 
 // dummyHash is compared against when the user name is unknown, so a refusal
@@ -44,11 +57,13 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("plate-resort: no such use
 
 func newAuthHook(cfg Config, log zerolog.Logger) (*authHook, error) {
 	h := &authHook{
-		users:     make(map[string]*account, len(cfg.Users)),
-		loopOnly:  cfg.Anonymous.LoopbackOnly,
-		cmdFilter: contract.AllCommands(cfg.Prefix),
-		log:       log,
-		denyLog:   log.Sample(&zerolog.BurstSampler{Burst: 20, Period: 10 * time.Second}),
+		users:      make(map[string]*account, len(cfg.Users)),
+		loopOnly:   cfg.Anonymous.LoopbackOnly,
+		cmdFilter:  contract.AllCommands(cfg.Prefix),
+		prefix:     cfg.Prefix,
+		maxPerUser: cfg.Limits.MaxConnectionsPerUser,
+		log:        log,
+		denyLog:    log.Sample(&zerolog.BurstSampler{Burst: 20, Period: 10 * time.Second}),
 	}
 	maxCost := bcrypt.DefaultCost
 	for name, u := range cfg.Users {
@@ -56,7 +71,7 @@ func newAuthHook(cfg Config, log zerolog.Logger) (*authHook, error) {
 		if err != nil {
 			return nil, fmt.Errorf("users.%s: %w", name, err)
 		}
-		h.users[name] = &account{hash: []byte(u.PasswordHash), role: u.Role, rights: r}
+		h.users[name] = &account{hash: []byte(u.PasswordHash), role: u.Role, devices: u.Devices, rights: r}
 		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil && c > maxCost {
 			maxCost = c
 		}
@@ -72,7 +87,7 @@ func newAuthHook(cfg Config, log zerolog.Logger) (*authHook, error) {
 		if err != nil {
 			return nil, fmt.Errorf("anonymous: %w", err)
 		}
-		h.anonymous = &account{role: cfg.Anonymous.Role, rights: r}
+		h.anonymous = &account{role: cfg.Anonymous.Role, devices: cfg.Anonymous.Devices, rights: r}
 	}
 	return h, nil
 }
@@ -80,65 +95,7 @@ func newAuthHook(cfg Config, log zerolog.Logger) (*authHook, error) {
 func (h *authHook) ID() string { return "plate-resort-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
-}
-
-// OnConnectAuthenticate accepts a CONNECT. A refusal is logged with user
-// name, remote address and client id, never the password.
-func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	user := string(cl.Properties.Username)
-	refuse := func(reason string) bool {
-		h.denyLog.Warn().Str("username", clip(user)).Str("remote", cl.Net.Remote).
-			Str("client_id", clip(cl.ID)).Str("listener", cl.Net.Listener).Str("reason", reason).
-			Msg("login refused")
-		return false
-	}
-	var acct *account
-	if user == "" {
-		if h.anonymous == nil {
-			return refuse("anonymous access is off")
-		}
-		if h.loopOnly && !isLoopback(cl.Net.Remote) {
-			return refuse("anonymous access is allowed from loopback only")
-		}
-		acct = h.anonymous
-	} else {
-		a, ok := h.users[user]
-		if !ok {
-			_ = bcrypt.CompareHashAndPassword(h.dummy, pk.Connect.Password)
-			return refuse("unknown user")
-		}
-		if bcrypt.CompareHashAndPassword(a.hash, pk.Connect.Password) != nil {
-			return refuse("wrong password")
-		}
-		acct = a
-	}
-	// mochi never runs the ACL or OnPublish for a Last Will, so check it
-	// here: a will is a publish the client makes later. Without this a viewer
-	// could leave a retained move command behind by dropping its connection.
-	if pk.Connect.WillFlag {
-		if !acct.rights.allows(pk.Connect.WillTopic, true) {
-			return refuse("last will topic not allowed for this role")
-		}
-		if pk.Connect.WillRetain && covers(h.cmdFilter, pk.Connect.WillTopic) && !acct.rights.admin {
-			return refuse("retained last will on a command topic")
-		}
-	}
-	// The embedding process's inline client has no user name; nobody may
-	// take its session over.
-	if cl.ID == mqtt.InlineClientId {
-		return refuse("client id is reserved")
-	}
-	// A client id names a session. Without this check any user could take
-	// over (and so disconnect) the agent's session by reusing its client id.
-	if h.srv != nil {
-		if old, ok := h.srv.Clients.Get(cl.ID); ok && !bytes.Equal(old.Properties.Username, cl.Properties.Username) {
-			return refuse("client id is in use by another user")
-		}
-	}
-	h.log.Info().Str("username", clip(user)).Str("role", acct.role).Str("remote", cl.Net.Remote).
-		Str("client_id", clip(cl.ID)).Str("listener", cl.Net.Listener).Msg("client connected")
-	return true
+	return b == mqtt.OnConnect || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
 }
 
 // OnACLCheck is asked for every publish, every subscription filter and
@@ -148,7 +105,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true // the embedding process itself
 	}
 	acct := h.account(cl)
-	if acct != nil && acct.rights.allows(topic, write) {
+	if acct != nil && acct.rights.allows(topic, write) && h.responseAllowed(cl, acct, topic, write) {
 		return true
 	}
 	if write || strings.ContainsAny(topic, "+#") { // a subscribe, not a delivery
@@ -162,7 +119,11 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // admin: a retained command replays on every reconnect of the agent
 // (Tasmota's "ghost switching", docs/mqtt.md §1).
 func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !pk.FixedHeader.Retain || cl.Net.Inline || !covers(h.cmdFilter, pk.TopicName) {
+	if cl.Net.Inline || !h.isCommand(pk.TopicName) {
+		return pk, nil
+	}
+	stampUser(cl, &pk)
+	if !pk.FixedHeader.Retain {
 		return pk, nil
 	}
 	if acct := h.account(cl); acct != nil && acct.rights.admin {
@@ -182,6 +143,11 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	}
 	// mochi answers a packets.Code from OnPublish with a PUBACK carrying it.
 	return pk, packets.ErrNotAuthorized
+}
+
+// isCommand says whether topic is a device or fleet command topic.
+func (h *authHook) isCommand(topic string) bool {
+	return covers(h.cmdFilter, topic) || strings.HasPrefix(topic, contract.FleetCommand(h.prefix, ""))
 }
 
 // account is who the client logged in as. The user name, not a per-connection

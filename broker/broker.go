@@ -62,6 +62,10 @@ func New(cfg Config, log zerolog.Logger) (*Broker, error) {
 	// Keep the real reason code (0x87 Not authorized) on a refused
 	// subscription instead of 0x80, so a user sees why.
 	caps.Compatibilities.ObscureNotAuthorized = false
+	// An ack must not echo the publish's properties: it would hand the
+	// publisher its own user properties back and, with properties present,
+	// mochi writes the QoS "granted" code into a PUBACK's reason byte.
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 
 	b.srv = mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
@@ -122,7 +126,7 @@ func (b *Broker) Start() error {
 		if isNil(l) {
 			continue
 		}
-		if err := b.srv.AddListener(l); err != nil {
+		if err := b.srv.AddListener(connectDeadline{Listener: l, d: b.cfg.Limits.ConnectTimeout}); err != nil {
 			return errors.Join(fmt.Errorf("broker: listener %s on %s: %w", l.ID(), l.Address(), err), b.Close())
 		}
 	}

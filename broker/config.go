@@ -1,9 +1,9 @@
 package broker
 
 import (
-	"github.com/plate-resort/plate-resort/contract"
 	"time"
 
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/logging"
 )
 
@@ -108,6 +108,14 @@ type LimitsConfig struct {
 	MaxSessionExpiry time.Duration `koanf:"max_session_expiry"`
 	// SysInterval is how often $SYS topics are republished.
 	SysInterval time.Duration `koanf:"sys_interval"`
+	// ConnectTimeout is how long a new connection may take to send its
+	// CONNECT; a socket that never does is closed, so idle sockets cannot
+	// pile up.
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
+	// MaxConnectionsPerUser caps the open connections of one user name (and
+	// of anonymous clients together), so one user cannot use up max_clients
+	// and lock the agent and operators out.
+	MaxConnectionsPerUser int `koanf:"max_connections_per_user"`
 }
 
 // Role names.
@@ -141,6 +149,9 @@ func DefaultConfig() Config {
 			MaxPendingWrites: 8192,
 			MaxSessionExpiry: 7 * 24 * time.Hour,
 			SysInterval:      30 * time.Second,
+			ConnectTimeout:   10 * time.Second,
+			// Enough for a fleet's agents sharing one anonymous dev login.
+			MaxConnectionsPerUser: 500,
 		},
 		Log: logging.Options{Level: "info", Format: "auto"},
 	}

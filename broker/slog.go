@@ -55,6 +55,11 @@ func (h *zerologHandler) Handle(_ context.Context, r slog.Record) error {
 	if errors.Is(errAttr, packets.ErrNotAuthorized) {
 		lvl = zerolog.DebugLevel
 	}
+	// A fresh bolt file has no $SYS record yet; mochi's bolt hook logs that
+	// lookup as an error though it then starts from zero, as it should.
+	if msg == "failed to get data" && errAttr != nil && errAttr.Error() == "key not found" {
+		lvl = zerolog.DebugLevel
+	}
 	ev := h.log.WithLevel(lvl)
 	if !ev.Enabled() {
 		return nil

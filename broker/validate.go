@@ -135,6 +135,12 @@ func (lim LimitsConfig) validate() []error {
 	if lim.SysInterval < time.Second {
 		add("sys_interval", "%v: want at least 1s", lim.SysInterval)
 	}
+	if lim.ConnectTimeout < time.Second || lim.ConnectTimeout > 5*time.Minute {
+		add("connect_timeout", "%v: want 1s .. 5m", lim.ConnectTimeout)
+	}
+	if lim.MaxConnectionsPerUser < 1 || int64(lim.MaxConnectionsPerUser) > lim.MaxClients {
+		add("max_connections_per_user", "%d: want 1 .. max_clients (%d)", lim.MaxConnectionsPerUser, lim.MaxClients)
+	}
 	return errs
 }
 

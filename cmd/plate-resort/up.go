@@ -14,6 +14,7 @@ import (
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/logging"
@@ -120,20 +121,25 @@ func runUp(ctx context.Context, args []string) error {
 	}
 
 	host, port, _ := net.SplitHostPort(addr)
-	base := acfg.Prefix + "/" + acfg.Device
+	t := acfg.Topics()
+	mq := fmt.Sprintf("-h %s -p %s", host, port)
 	fmt.Printf(`plate-resort is up: broker mqtt://%s, simulated servo on %s (%s)%s
 
 Watch everything:
-  mosquitto_sub -h %s -p %s -t '%s/#' -v
+  mosquitto_sub %s -t '%s' -v
 Turn to hotel B:
-  mosquitto_pub -h %s -p %s -t %s/cmd/activate_hotel -m B
+  mosquitto_pub %s -t %s -m B
 Ask for the position (MQTT 5 request/response):
-  mosquitto_rr -h %s -p %s -t %s/cmd/get_position -e %s/responses/me/1 -n -W 5
+  mosquitto_rr %s -t %s -e %s -n -W 5
 Emergency stop, then reset:
-  mosquitto_pub -h %s -p %s -t %s/cmd/emergency_stop -n ; mosquitto_pub -h %s -p %s -t %s/cmd/reset -n
+  mosquitto_pub %s -t %s -n ; mosquitto_pub %s -t %s -n
 
 Ctrl-C stops everything.
-`, addr, p.Path(), link, bridgeNote(cfg.Bridge), host, port, base, host, port, base, host, port, base, acfg.Prefix, host, port, base, host, port, base)
+`, addr, p.Path(), link, bridgeNote(cfg.Bridge),
+		mq, t.All(),
+		mq, t.Command(contract.ActivateHotel),
+		mq, t.Command(contract.GetPosition), contract.Responses(t.Prefix, "me")+"/"+t.Device,
+		mq, t.Command(contract.EmergencyStop), mq, t.Command(contract.Reset))
 
 	var runErr error
 	select {
