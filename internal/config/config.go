@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
@@ -46,19 +47,19 @@ func Load(src Source, dst any) error {
 	if err := k.Load(structs.Provider(dst, "koanf"), nil); err != nil {
 		return fmt.Errorf("config defaults: %w", err)
 	}
-	known := map[string]bool{}
-	open := map[string]bool{} // map-typed fields: any key below them is fine
 	for key, v := range k.All() {
-		known[key] = true
-		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Map {
-			open[key] = true
-			if rv.IsNil() || rv.Len() == 0 {
-				// koanf cannot merge into a nil map (it panics); an empty
-				// default map has nothing to keep anyway.
-				k.Delete(key)
-			}
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Map && (rv.IsNil() || rv.Len() == 0) {
+			// koanf cannot merge into a nil map (it panics); an empty
+			// default map has nothing to keep anyway.
+			k.Delete(key)
 		}
 	}
+	// The keys a file or the environment may set come from the struct's
+	// type, not from the defaults' values: a map of structs accepts any
+	// entry name with that struct's keys (deployments.<flow>.retries), not
+	// only the entries the defaults happen to hold.
+	known, open := map[string]bool{}, map[string]bool{}
+	keysOf(reflect.TypeOf(dst), "", known, open)
 	if src.Path != "" {
 		st, err := os.Stat(src.Path)
 		if err != nil {
@@ -129,7 +130,7 @@ func Load(src Source, dst any) error {
 func checkKnown(keys []string, known, open map[string]bool, where string) error {
 	var bad []string
 	for _, key := range keys {
-		if known[key] || underOpen(key, open) {
+		if knownKey(key, known) || underOpen(key, open) {
 			continue
 		}
 		bad = append(bad, key)
@@ -143,11 +144,80 @@ func checkKnown(keys []string, known, open map[string]bool, where string) error 
 func underOpen(key string, open map[string]bool) bool {
 	parts := strings.Split(key, ".")
 	for i := len(parts) - 1; i > 0; i-- {
-		if open[strings.Join(parts[:i], ".")] {
+		if knownKey(strings.Join(parts[:i], "."), open) {
 			return true
 		}
 	}
 	return false
+}
+
+// knownKey matches key against the set, where a "*" level of a set entry
+// stands for any one level (a map entry's name).
+func knownKey(key string, set map[string]bool) bool {
+	if set[key] {
+		return true
+	}
+	parts := strings.Split(key, ".")
+	for pattern := range set {
+		pp := strings.Split(pattern, ".")
+		if len(pp) != len(parts) || !strings.Contains(pattern, "*") {
+			continue
+		}
+		match := true
+		for i := range pp {
+			if pp[i] != "*" && pp[i] != parts[i] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// keysOf lists the keys of a koanf-tagged struct type: leaves in known,
+// maps of scalars (any key below them is fine) in open. A map of structs
+// contributes <map>.*.<field> patterns.
+func keysOf(t reflect.Type, prefix string, known, open map[string]bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		path := prefix + name
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}):
+			keysOf(ft, path+".", known, open)
+		case ft.Kind() == reflect.Map && structElem(ft.Elem()):
+			known[path] = true
+			keysOf(ft.Elem(), path+".*.", known, open)
+		case ft.Kind() == reflect.Map:
+			known[path] = true
+			open[path] = true
+		default:
+			known[path] = true
+		}
+	}
+}
+
+func structElem(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct
 }
 
 // configVars drops PLATE_RESORT_* variables that are switches for the test

@@ -76,3 +76,43 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("oversized: %v", err)
 	}
 }
+
+type withFlows struct {
+	Flows map[string]flow `koanf:"flows"`
+}
+
+type flow struct {
+	Retries    int           `koanf:"retries"`
+	RetryDelay time.Duration `koanf:"retry_delay"`
+}
+
+// A map of structs takes any entry name with that struct's keys, from the
+// file and from the environment, not only the entries the defaults hold;
+// a typo inside an entry is still refused.
+func TestMapOfStructsKeys(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("flows:\n  activate-hotel:\n    retries: 2\n    retry_delay: 5s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := withFlows{Flows: map[string]flow{"get-motor-health": {Retries: 0}}}
+	err := Load(Source{Path: p, Environ: []string{"PLATE_RESORT_FLOWS__GO_HOME__RETRIES=1"}}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Flows["activate-hotel"].Retries != 2 || c.Flows["activate-hotel"].RetryDelay != 5*time.Second || c.Flows["go_home"].Retries != 1 {
+		t.Fatalf("%+v", c.Flows)
+	}
+	if _, ok := c.Flows["get-motor-health"]; !ok {
+		t.Errorf("default entry lost: %+v", c.Flows)
+	}
+	if err := os.WriteFile(p, []byte("flows:\n  activate-hotel:\n    retires: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = withFlows{}
+	if err := Load(Source{Path: p, Environ: []string{}}, &c); err == nil || !strings.Contains(err.Error(), "flows.activate-hotel.retires") {
+		t.Fatalf("typo inside a map entry: got %v", err)
+	}
+	if err := Load(Source{Environ: []string{"PLATE_RESORT_FLOWS__X__NOPE=1"}}, &c); err == nil || !strings.Contains(err.Error(), "flows.x.nope") {
+		t.Fatalf("unknown env key inside a map entry: got %v", err)
+	}
+}
