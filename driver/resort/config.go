@@ -69,6 +69,11 @@ type Config struct {
 	// ActiveHotelWindow: the present position names a hotel when within this
 	// many degrees of it (upstream hard-codes 5).
 	ActiveHotelWindow float64 `koanf:"active_hotel_window"`
+	// PlainTolerance is how close a plain (precise:false) move must end to
+	// count as reached. Position mode alone stops short under load (the
+	// reason for the precise move), so a plain move gets the servo's own
+	// accuracy, not position_tolerance; the result reports the real error.
+	PlainTolerance float64 `koanf:"plain_tolerance"`
 	// RebootWait is how long the servo needs after Reboot (upstream 0.8 s).
 	RebootWait float64 `koanf:"reboot_wait"`
 	// ReturnDelayUS is the Return Delay Time (register 9) connect sets, in
@@ -92,7 +97,7 @@ func Defaults() Config {
 		GoalTorque: 1023, TorqueLimit: 1023, MovingThreshold: 10,
 		TemperatureLimit: 70, CurrentLimit: 2000, VoltageMin: 10.0, VoltageMax: 14.0,
 		ProfileAcceleration: 0,
-		LatencyMS:           16, ReadRetries: 2, HomeAngle: 0, ActiveHotelWindow: 5, RebootWait: 0.8,
+		LatencyMS:           16, ReadRetries: 2, HomeAngle: 0, ActiveHotelWindow: 5, PlainTolerance: 2, RebootWait: 0.8,
 	}
 }
 
@@ -162,6 +167,9 @@ func (c Config) Validate() error {
 	positive("max_step_factor", c.MaxStepFactor, 100)
 	positive("reboot_wait", c.RebootWait, 30)
 	positive("active_hotel_window", c.ActiveHotelWindow, 180)
+	if finite("plain_tolerance", c.PlainTolerance) && (c.PlainTolerance < c.PositionTolerance || c.PlainTolerance > c.ActiveHotelWindow) {
+		bad("plain_tolerance", "%g° must be from position_tolerance (%g°) to active_hotel_window (%g°)", c.PlainTolerance, c.PositionTolerance, c.ActiveHotelWindow)
+	}
 	if finite("switch_error", c.SwitchError) && c.SwitchError < c.PositionTolerance {
 		bad("switch_error", "%g° must be at least position_tolerance (%g°)", c.SwitchError, c.PositionTolerance)
 	}

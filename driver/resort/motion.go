@@ -211,6 +211,40 @@ func (r *Resort) sample(ctx context.Context) (sample, error) {
 	return s, nil
 }
 
+// pollGrace is how long a move keeps polling through position reads that
+// got no (or a garbled) reply before it gives up on the link. Under load a
+// reply can come hundreds of milliseconds late, and the servo goes on
+// moving to its goal meanwhile; a move fails on a dead link, not on one
+// late poll. A gone adapter (ErrDisconnected) fails at once.
+const pollGrace = 2 * time.Second
+
+// pollSample is sample for the loops of a move: it retries late replies
+// for up to pollGrace.
+func (r *Resort) pollSample(ctx context.Context) (sample, error) {
+	var since time.Time
+	for {
+		s, err := r.sample(ctx)
+		if err == nil || !lateReply(err) || ctx.Err() != nil {
+			return s, err
+		}
+		if since.IsZero() {
+			since = time.Now()
+		} else if time.Since(since) > pollGrace {
+			return s, fmt.Errorf("no position reply for %s: %w", pollGrace, err)
+		}
+		r.log.Debug().Err(err).Msg("position poll got no reply; polling again")
+		if err := r.opts.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return s, err
+		}
+	}
+}
+
+// lateReply says whether err is a missing or garbled reply, which another
+// try may cure, rather than a gone adapter or a servo error.
+func lateReply(err error) bool {
+	return (errors.Is(err, ErrNoReply) || errors.Is(err, ErrCorrupt)) && !errors.Is(err, ErrDisconnected)
+}
+
 // liveInterval is how often a move reads the position for live state (the
 // agent publishes ≥ 5 Hz while moving).
 const liveInterval = 100 * time.Millisecond
@@ -224,12 +258,12 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 	deadline := time.Now().Add(timeout)
 	var quiet stillness
 	for {
-		s, err := r.sample(ctx)
+		s, err := r.pollSample(ctx)
 		if err != nil {
 			return err
 		}
 		res.FinalAngle, res.FinalError = s.pos, float64(xseries.Diff(s.pos, target))
-		if math.Abs(res.FinalError) <= cfg.PositionTolerance {
+		if math.Abs(res.FinalError) <= cfg.PlainTolerance {
 			res.Success, res.Reason = true, ReasonReached
 			return nil
 		}
@@ -239,7 +273,7 @@ func (r *Resort) plain(ctx context.Context, cfg Config, target xseries.Degrees, 
 		// nothing, unlike upstream which waited for the full timeout.
 		if still >= 3 {
 			res.Reason = ReasonOffTarget
-			return fmt.Errorf("%w: stopped %.2f° from target (tolerance %.2f°); use precise:true", ErrTimeout, math.Abs(res.FinalError), cfg.PositionTolerance)
+			return fmt.Errorf("%w: stopped %.2f° from target (plain_tolerance %.2f°); use precise:true", ErrTimeout, math.Abs(res.FinalError), cfg.PlainTolerance)
 		}
 		if time.Now().After(deadline) {
 			res.Reason = ReasonTimeout

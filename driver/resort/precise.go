@@ -26,7 +26,7 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 	deadline := time.Now().Add(seconds(cfg.Stage1Timeout))
 	var quiet stillness
 	for {
-		s, err := r.sample(ctx)
+		s, err := r.pollSample(ctx)
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 	}()
 	pwm := cfg.PulsePWMStart
 	stall := 0
-	s, err := r.sample(ctx)
+	s, err := r.pollSample(ctx)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (r *Resort) precise(ctx context.Context, cfg Config, target xseries.Degrees
 			return err
 		}
 		res.Pulses++
-		next, err := r.sample(ctx)
+		next, err := r.pollSample(ctx)
 		if err != nil {
 			return err
 		}
@@ -157,7 +157,9 @@ func (r *Resort) watch(ctx context.Context, d time.Duration) error {
 			return err
 		}
 		if time.Until(end) > liveInterval/2 {
-			if _, err := r.sample(ctx); err != nil {
+			// A live sample during a pulse only feeds state; one that
+			// comes late is skipped, never allowed to stretch the pulse.
+			if _, err := r.sample(ctx); err != nil && !lateReply(err) {
 				return err
 			}
 		}
