@@ -25,6 +25,17 @@ func TestPlainMoveWithinPlainTolerance(t *testing.T) {
 	}
 }
 
+// With plain_tolerance as tight as position_tolerance, the same plain move
+// stops inside the deadband and is reported off target, never as success.
+func TestPlainMoveOffTargetIsNotSuccess(t *testing.T) {
+	g := newRig(t, sim.Config{}, func(c *resort.Config) { c.PlainTolerance = c.PositionTolerance })
+	g.connect()
+	res, err := g.r.MoveToAngle(ctx10(t), 200, false, resort.PreciseOverrides{})
+	if !errors.Is(err, resort.ErrTimeout) || res.Success || res.Reason != resort.ReasonOffTarget {
+		t.Fatalf("plain move: %v %+v", err, res)
+	}
+}
+
 // A servo that answers nothing for a few hundred milliseconds in the middle
 // of a move (a loaded machine, a slow adapter) does not fail the move; one
 // that stays silent does, with the link error, after the poll grace.
