@@ -111,6 +111,9 @@ func (r *Resort) ready(ctx context.Context) error {
 	if _, _, err := r.connectedBus(); err != nil {
 		return err
 	}
+	if !r.prepared.Load() {
+		return fmt.Errorf("%w: the connect sequence has not completed (the agent retries it)", ErrNotConnected)
+	}
 	hw, err := r.hardwareError(ctx)
 	if err != nil {
 		return r.classify(ctx, fmt.Errorf("read hardware error status: %w", err))

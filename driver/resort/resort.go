@@ -49,6 +49,10 @@ type Resort struct {
 	lastPos xseries.Degrees
 
 	estop    atomic.Bool
+	// prepared is true once the connect sequence completed on the open
+	// bus; a connect that failed half-way leaves it false, so the servo
+	// counts as not connected and the agent keeps retrying.
+	prepared atomic.Bool
 	estopGen atomic.Uint64 // counts emergency stops; a move started before one may never write again
 	connMu   sync.Mutex    // serialises Connect, Reconnect and Disconnect (never EmergencyStop)
 	lastHW   atomic.Int32  // last hardware error logged, to log changes only
@@ -145,13 +149,22 @@ func (r *Resort) Connect(ctx context.Context, o ConnectOptions) (ConnectResult, 
 	if err != nil {
 		return ConnectResult{}, err
 	}
+	r.prepared.Store(false)
 	r.mu.Lock()
 	r.cfg, r.bus, r.id = cfg, b, byte(cfg.MotorID)
 	r.mu.Unlock()
 	res, err := r.prepare(ctx)
 	if err != nil {
-		return res, err
+		// All or nothing: a servo whose model, return delay or mode was
+		// never confirmed is not connected. Close the port, so Opened and
+		// Connected both say so and the reconnect loop starts over.
+		r.mu.Lock()
+		r.bus = nil
+		r.mu.Unlock()
+		_ = b.Close()
+		return res, fmt.Errorf("connect did not complete: %w", err)
 	}
+	r.prepared.Store(true)
 	if !o.KeepEStop && r.estop.Load() {
 		return res, fmt.Errorf("%w: an emergency stop arrived during connect; torque is off", ErrEStopLatched)
 	}
@@ -241,12 +254,18 @@ func (r *Resort) Reconnect(ctx context.Context) error {
 	if b == nil {
 		return ErrNotConnected
 	}
+	r.prepared.Store(false)
 	if err := b.Reopen(ctx); err != nil {
 		return err
 	}
-	// prepare keeps a latched e-stop: the servo stays torque-off.
-	_, err := r.prepare(ctx)
-	return err
+	// prepare keeps a latched e-stop: the servo stays torque-off. Until it
+	// completes the servo counts as not connected, and the agent calls
+	// Reconnect again.
+	if _, err := r.prepare(ctx); err != nil {
+		return fmt.Errorf("reconnect did not complete: %w", err)
+	}
+	r.prepared.Store(true)
+	return nil
 }
 
 // Disconnect releases torque and closes the port (upstream's disconnect flow
@@ -259,6 +278,7 @@ func (r *Resort) Disconnect(ctx context.Context) error {
 		return nil
 	}
 	err := b.WriteNow(ctx, id, xseries.TorqueEnable.Addr, []byte{0})
+	r.prepared.Store(false)
 	r.mu.Lock()
 	r.bus, r.torque = nil, false
 	r.mu.Unlock()
@@ -269,10 +289,11 @@ func (r *Resort) Disconnect(ctx context.Context) error {
 	return cerr
 }
 
-// Connected reports whether the bus is open and answering.
+// Connected reports whether the connect sequence completed and the bus is
+// open and answering.
 func (r *Resort) Connected() bool {
 	b, _, _ := r.handle()
-	return b != nil && b.Connected()
+	return b != nil && b.Connected() && r.prepared.Load()
 }
 
 // Opened reports whether Connect succeeded and Disconnect was not called
@@ -296,7 +317,7 @@ func (r *Resort) Link() Link {
 	b, _, cfg := r.handle()
 	l := Link{Port: cfg.Device, Baudrate: cfg.Baudrate}
 	if b != nil {
-		l.Connected = b.Connected()
+		l.Connected = b.Connected() && r.prepared.Load()
 		l.LatencyMS = float64(b.Latency()) / float64(time.Millisecond)
 		l.Stats = b.Stats()
 	}

@@ -17,6 +17,15 @@ func (s *Servo) SetUnplugged(on bool) {
 	s.unplugged = on
 }
 
+// SilenceAfter lets the servo send n more status packets and then stop
+// answering, as SetUnplugged(true): a link that dies in the middle of a
+// sequence such as connect. SetUnplugged(false) brings it back.
+func (s *Servo) SilenceAfter(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.silenceAfter = max(n, 0)
+}
+
 // CorruptNextReplies flips the CRC of the next n status packets.
 func (s *Servo) CorruptNextReplies(n int) {
 	s.mu.Lock()

@@ -91,6 +91,12 @@ func replies(p protocol.Packet, level int64, isRead bool) bool {
 // CorruptNextReplies fault is pending.
 func (s *Servo) marshalReply(p protocol.Packet) []byte {
 	b := p.Marshal()
+	if s.silenceAfter > 0 {
+		s.silenceAfter--
+		if s.silenceAfter == 0 {
+			s.unplugged = true
+		}
+	}
 	if s.corruptNext > 0 {
 		s.corruptNext--
 		b[len(b)-1] ^= 0xFF

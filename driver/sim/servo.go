@@ -47,6 +47,9 @@ type Servo struct {
 	// Faults and observation.
 	unplugged   bool
 	corruptNext int
+	// silenceAfter > 0 counts the replies left before the servo falls
+	// silent (SilenceAfter).
+	silenceAfter int
 	writeCount  map[uint16]int
 	requests    map[protocol.Instruction]int
 	onWrite     func(addr uint16, data []byte, at time.Time)
