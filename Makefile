@@ -6,9 +6,11 @@ BIN         := bin/plate-resort
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X github.com/plate-resort/plate-resort/internal/buildinfo.Version=$(VERSION)
 PREFECT_VENV ?= .cache/prefect-venv
+# The prefect executable the Prefect tests and benchmarks use.
+PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench cross vet fmt check clean
+.PHONY: all build run test test-deps fuzz bench bench-bridge cross vet fmt check clean
 
 all: build
 
@@ -43,7 +45,7 @@ test: test-deps
 ## is busy at the deadline.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 500000x ./driver/protocol
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 200000x ./agent/command
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 200000x ./contract
 	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 300x ./driver/bus
 	$(GO) test -run '^$$' -fuzz '^FuzzServeBytes$$' -fuzztime 100000x ./driver/sim
 	$(GO) test -run '^$$' -fuzz '^FuzzCovers$$' -fuzztime 100000x ./broker
@@ -51,13 +53,24 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime 50000x ./bridge
 	$(GO) test -run '^$$' -fuzz '^FuzzDevicesHandle$$' -fuzztime 50000x ./bridge
 
-## bench: codec, pty round trip, agent MQTT round trip and e-stop latency, broker vs mosquitto.
+## bench: every benchmark: codec, pty round trip, agent MQTT round trip and e-stop
+## latency (bench/agentbench), broker vs mosquitto (bench/brokerbench), and
+## bench-bridge when the Prefect venv exists.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./driver/protocol
 	$(GO) test -run '^$$' -bench PTYRead -benchtime 3s ./driver/sim
-	$(GO) run ./agent/cmd/agentbench
-	$(GO) run ./broker/cmd/brokerbench
+	$(GO) run ./bench/agentbench -bin $(BIN)
+	$(GO) run ./bench/brokerbench
 	@ls -l $(BIN) | awk '{printf "binary size: %.1f MB\n", $$5/1e6}'
+	@if [ -x "$(PREFECT_BIN)" ]; then $(MAKE) --no-print-directory bench-bridge; \
+	else echo "bench-bridge skipped: no Prefect at $(PREFECT_BIN); make test-deps (or ./.ci/prefect-venv.sh $(PREFECT_VENV)) installs the pinned one"; fi
+
+## bench-bridge: set_state round trips of the Prefect client, then the bridge vs a
+## stock Prefect process worker on a real Prefect server (bench/bridgebench, ~10 min;
+## BRIDGEBENCH_FLAGS=-rss-only: the bridge alone, ~1 min).
+bench-bridge: build
+	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) $(GO) test -run '^$$' -bench SetState -benchtime 100x ./bridge/prefect
+	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) $(GO) run ./bench/bridgebench -bin $(BIN) $(BRIDGEBENCH_FLAGS)
 
 ## cross: Raspberry Pi binaries (64-bit and 32-bit ARMv7), CGO off.
 cross:

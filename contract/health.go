@@ -40,6 +40,9 @@ type LinkStats struct {
 	Corrupt      uint64 `json:"corrupt"`
 	Retries      uint64 `json:"retries"`
 	Reconnects   uint64 `json:"reconnects"`
+	// Stray counts status packets discarded as late replies of earlier
+	// requests.
+	Stray uint64 `json:"stray"`
 }
 
 // Servo is what connect learned about the servo.

@@ -2,7 +2,7 @@
 // runs as its own process against the embedded broker and the simulated
 // servo on a pseudo-terminal with wire timing at the configured baud rate.
 //
-//	go run ./agent/cmd/agentbench [-bin bin/plate-resort] [-n 1000] [-baud 57600]
+//	go run ./bench/agentbench [-bin bin/plate-resort] [-n 1000] [-estops 30] [-baud 57600]
 //
 // It prints get_position MQTT round-trip percentiles next to the serial wire
 // time of the same transaction, emergency-stop latency (publish -> torque-off
@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
@@ -52,6 +52,14 @@ func main() {
 }
 
 var returnDelay int
+
+// The agent runs with this prefix and device id (passed as flags), and the
+// bench client takes its replies under contract.Responses(prefix, benchWho).
+const (
+	prefix   = contract.DefaultPrefix
+	device   = "resort-1"
+	benchWho = "bench"
+)
 
 func run(bin string, n, stops, baud int) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -92,7 +100,8 @@ func run(bin string, n, stops, baud int) error {
 		}
 	})
 
-	cmd := exec.Command(bin, "agent", "--mqtt.url", "mqtt://"+b.TCPAddr(), "--resort.device", link,
+	cmd := exec.Command(bin, "agent", "--prefix", prefix, "--device", device,
+		"--mqtt.url", "mqtt://"+b.TCPAddr(), "--resort.device", link,
 		"--resort.baudrate", strconv.Itoa(baud), "--log.level", "warn", "--log.format", "json")
 	cmd.Env = append(os.Environ(), "PLATE_RESORT_RESORT__LATENCY_MS=1", "PLATE_RESORT_HOMEASSISTANT__ENABLED=false",
 		"PLATE_RESORT_RESORT__RETURN_DELAY_US="+strconv.Itoa(returnDelay))
@@ -102,12 +111,12 @@ func run(bin string, n, stops, baud int) error {
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 
-	c, err := newClient(ctx, b.TCPAddr())
+	c, err := newClient(ctx, b.TCPAddr(), contract.DeviceTopics(prefix, device))
 	if err != nil {
 		return err
 	}
-	base := "plate-resort/resort-1"
-	if err := c.waitFor(base+"/availability", "online", 15*time.Second); err != nil {
+	topics := contract.DeviceTopics(prefix, device)
+	if err := c.waitFor(topics.Availability(), contract.Online, 15*time.Second); err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
@@ -117,19 +126,19 @@ func run(bin string, n, stops, baud int) error {
 	readWire := bus.WireTime(14+15, baud) // Read 4 bytes: 14-byte request, 15-byte status
 	// The agent's get_position does one 4-byte read.
 	for i := 0; i < 20; i++ { // warm-up
-		if _, err := c.request(ctx, base+"/cmd/get_position", "{}"); err != nil {
+		if _, err := c.request(ctx, topics.Command(contract.GetPosition), "{}"); err != nil {
 			return err
 		}
 	}
 	lat := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		start := time.Now()
-		r, err := c.request(ctx, base+"/cmd/get_position", "{}")
+		r, err := c.request(ctx, topics.Command(contract.GetPosition), "{}")
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(r, `"status":"ok"`) {
-			return fmt.Errorf("get_position: %s", r)
+		if r.Status != contract.StatusOK {
+			return fmt.Errorf("get_position: status %q: %+v", r.Status, r.Error)
 		}
 		lat = append(lat, time.Since(start))
 	}
@@ -142,17 +151,17 @@ func run(bin string, n, stops, baud int) error {
 	txWire := bus.WireTime(13+11, baud) // torque write: 13-byte request, 11-byte status
 	var es []time.Duration
 	for i := 0; i < stops; i++ {
-		if _, err := c.request(ctx, base+"/cmd/reset", "{}"); err != nil {
+		if _, err := c.request(ctx, topics.Command(contract.Reset), "{}"); err != nil {
 			return err
 		}
-		if _, err := c.request(ctx, base+"/cmd/set_speed", "20"); err != nil {
+		if _, err := c.request(ctx, topics.Command(contract.SetSpeed), "20"); err != nil {
 			return err
 		}
 		target := 200.0
 		if i%2 == 1 {
 			target = 20
 		}
-		if err := c.publish(ctx, base+"/cmd/move_to_angle", fmt.Sprintf(`{"angle":%g,"id":"mv%d"}`, target, i)); err != nil {
+		if err := c.publish(ctx, topics.Command(contract.MoveToAngle), fmt.Sprintf(`{"angle":%g,"id":"mv%d"}`, target, i)); err != nil {
 			return err
 		}
 		deadline := time.Now().Add(5 * time.Second)
@@ -164,7 +173,7 @@ func run(bin string, n, stops, baud int) error {
 		torqueOff = time.Time{}
 		torqueOffMu.Unlock()
 		sent := time.Now()
-		if err := c.publish(ctx, base+"/cmd/emergency_stop", "{}"); err != nil {
+		if err := c.publish(ctx, topics.Command(contract.EmergencyStop), "{}"); err != nil {
 			return err
 		}
 		for {
@@ -182,7 +191,7 @@ func run(bin string, n, stops, baud int) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_, _ = c.request(ctx, base+"/cmd/reset", "{}")
+	_, _ = c.request(ctx, topics.Command(contract.Reset), "{}")
 	e50, e99 := benchstat.Percentile(es, 50), benchstat.Percentile(es, 99)
 	txTime := txWire + time.Duration(returnDelay)*time.Microsecond
 	fmt.Printf("emergency_stop during a move (%d stops): publish -> torque-off at the servo p50 %s  p99 %s\n", len(es), ms(e50), ms(e99))
@@ -201,7 +210,7 @@ loop:
 			break loop
 		case <-tick.C:
 			go func() {
-				if _, err := c.request(ctx, base+"/cmd/get_active_hotel", "{}"); err == nil {
+				if _, err := c.request(ctx, topics.Command(contract.GetActiveHotel), "{}"); err == nil {
 					sent.Add(1)
 				}
 			}()
@@ -225,12 +234,11 @@ type client struct {
 	waiting map[string]chan string
 	retain  map[string]string
 	seq     atomic.Int64
-	resp    string
 }
 
-func newClient(ctx context.Context, addr string) (*client, error) {
+func newClient(ctx context.Context, addr string, topics contract.Topics) (*client, error) {
 	u, _ := url.Parse("mqtt://" + addr)
-	c := &client{waiting: map[string]chan string{}, retain: map[string]string{}, resp: "plate-resort/responses/bench/"}
+	c := &client{waiting: map[string]chan string{}, retain: map[string]string{}}
 	ready := make(chan struct{})
 	var once sync.Once
 	cfg := autopaho.ClientConfig{
@@ -238,7 +246,7 @@ func newClient(ctx context.Context, addr string) (*client, error) {
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			go func() {
 				_, _ = cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
-					{Topic: c.resp + "#", QoS: 1}, {Topic: "plate-resort/resort-1/availability", QoS: 1}}})
+					{Topic: contract.ResponsesFilter(prefix, benchWho), QoS: 1}, {Topic: topics.Availability(), QoS: 1}}})
 				once.Do(func() { close(ready) })
 			}()
 		},
@@ -292,26 +300,28 @@ func (c *client) publish(ctx context.Context, topic, payload string) error {
 	return err
 }
 
-func (c *client) request(ctx context.Context, topic, payload string) (string, error) {
+// request publishes a command with an MQTT 5 Response Topic and
+// Correlation Data and returns the decoded reply.
+func (c *client) request(ctx context.Context, topic, payload string) (*contract.Reply, error) {
 	id := strconv.FormatInt(c.seq.Add(1), 10)
 	ch := make(chan string, 1)
 	c.mu.Lock()
 	c.waiting[id] = ch
 	c.mu.Unlock()
 	_, err := c.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: 0, Payload: []byte(payload),
-		Properties: &paho.PublishProperties{ResponseTopic: c.resp + "r", CorrelationData: []byte(id)}})
+		Properties: &paho.PublishProperties{ResponseTopic: contract.ResponseTopic(prefix, benchWho, "r"), CorrelationData: []byte(id)}})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	select {
 	case r := <-ch:
-		var probe map[string]any
-		if json.Unmarshal([]byte(r), &probe) != nil {
-			return "", fmt.Errorf("reply not JSON: %q", r)
+		var reply contract.Reply
+		if err := json.Unmarshal([]byte(r), &reply); err != nil {
+			return nil, fmt.Errorf("reply %s: %w", contract.Snippet([]byte(r)), err)
 		}
-		return r, nil
+		return &reply, nil
 	case <-time.After(10 * time.Second):
-		return "", fmt.Errorf("no reply to %s", topic)
+		return nil, fmt.Errorf("no reply to %s", topic)
 	}
 }
 

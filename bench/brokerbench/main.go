@@ -8,9 +8,12 @@
 //
 // Each broker runs as its own process (the embedded one by re-executing
 // this binary with -serve-mochi), so RSS is the broker's alone. Everything
-// binds 127.0.0.1 on free ports.
+// binds 127.0.0.1 on free ports. Topics are the contract's (package
+// contract): the load is a device's state stream, the round trip a command
+// publish, the idle clients dashboards subscribed to one device each.
 //
-//	go run ./broker/cmd/brokerbench            # about 15-20 s
+//	go run ./bench/brokerbench                         # about 15-20 s
+//	go run ./bench/brokerbench -rounds 1 -n 5000 -rtt 1000   # a few seconds
 package main
 
 import (
@@ -35,6 +38,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/benchstat"
 )
 
@@ -192,9 +196,7 @@ func run(n, rttN, clients, rounds int, mosq string) error {
 	for i, p := range procs {
 		r := &results[i]
 		r.q0, r.q1 = median(q0s[i]), median(q1s[i])
-		sort.Slice(rtts[i], func(a, b int) bool { return rtts[i][a] < rtts[i][b] })
-		pct := func(f float64) time.Duration { return rtts[i][int(f*float64(len(rtts[i])-1))] }
-		r.p50, r.p90, r.p99 = pct(0.50), pct(0.90), pct(0.99)
+		r.p50, r.p90, r.p99 = benchstat.Percentile(rtts[i], 50), benchstat.Percentile(rtts[i], 90), benchstat.Percentile(rtts[i], 99)
 		closeAll, err := connectMany(p.addr, clients)
 		if err != nil {
 			return fmt.Errorf("%s %d clients: %w", p.name, clients, err)
@@ -262,7 +264,7 @@ func throughput(addr string, qos byte, n int) (float64, int, error) {
 		return 0, 0, err
 	}
 	defer func() { _ = sub.Disconnect(&paho.Disconnect{}) }()
-	topic := fmt.Sprintf("bench/q%d", qos)
+	topic := contract.DeviceTopics(contract.DefaultPrefix, fmt.Sprintf("bench-q%d", qos)).State()
 	if err := subscribe(sub, topic, qos); err != nil {
 		return 0, 0, err
 	}
@@ -315,7 +317,8 @@ func roundTrip(addr string, n int) ([]time.Duration, error) {
 		return nil, err
 	}
 	defer func() { _ = sub.Disconnect(&paho.Disconnect{}) }()
-	if err := subscribe(sub, "bench/rtt", 1); err != nil {
+	topic := contract.DeviceTopics(contract.DefaultPrefix, "bench-rtt").Command(contract.GetPosition)
+	if err := subscribe(sub, topic, 1); err != nil {
 		return nil, err
 	}
 	pub, err := client(addr, "bench-rtt-pub", nil)
@@ -327,7 +330,7 @@ func roundTrip(addr string, n int) ([]time.Duration, error) {
 	for i := 0; i < n+100; i++ { // the first 100 warm up
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		start := time.Now()
-		if _, err := pub.Publish(ctx, &paho.Publish{Topic: "bench/rtt", QoS: 1, Payload: []byte("ping")}); err != nil {
+		if _, err := pub.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte("{}")}); err != nil {
 			cancel()
 			return nil, err
 		}
@@ -360,7 +363,7 @@ func connectMany(addr string, n int) (func(), error) {
 			return nil, err
 		}
 		cs = append(cs, c)
-		if err := subscribe(c, "bench/idle/"+strconv.Itoa(i%10)+"/#", 1); err != nil {
+		if err := subscribe(c, contract.DeviceTopics(contract.DefaultPrefix, "resort-"+strconv.Itoa(i%10)).All(), 1); err != nil {
 			closeAll()
 			return nil, err
 		}

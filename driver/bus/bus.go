@@ -74,6 +74,9 @@ type Stats struct {
 	Corrupt      uint64
 	Retries      uint64
 	Reconnects   uint64
+	// Stray counts status packets discarded because they could not answer
+	// the request (late replies of earlier ones).
+	Stray uint64
 }
 
 // Bus runs one transaction at a time over a Port.
@@ -92,7 +95,7 @@ type Bus struct {
 
 	buf []byte // receive buffer, used only while holding token
 
-	transactions, errs, timeouts, corrupt, retries, reconnects atomic.Uint64
+	transactions, errs, timeouts, corrupt, retries, reconnects, stray atomic.Uint64
 }
 
 // Open opens the serial port and tunes the adapter latency timer.
@@ -206,7 +209,7 @@ func (b *Bus) TakeAlert() bool { return b.alert.Swap(false) }
 func (b *Bus) Stats() Stats {
 	return Stats{
 		Transactions: b.transactions.Load(), Errors: b.errs.Load(), Timeouts: b.timeouts.Load(),
-		Corrupt: b.corrupt.Load(), Retries: b.retries.Load(), Reconnects: b.reconnects.Load(),
+		Corrupt: b.corrupt.Load(), Retries: b.retries.Load(), Reconnects: b.reconnects.Load(), Stray: b.stray.Load(),
 	}
 }
 
@@ -378,12 +381,16 @@ func (b *Bus) receive(p Port, id byte, replyLen int, deadline time.Time) (protoc
 				// device's late reply): keep waiting, as the SDK does.
 				continue
 			}
+			if len(st.Data) != replyLen && st.Err() == nil {
+				// A status of the wrong size cannot answer this request: it
+				// is the late reply of an earlier one (after a timeout on a
+				// loaded host or a slow adapter). Discard it and wait for
+				// ours until the deadline.
+				b.stray.Add(1)
+				continue
+			}
 			if st.Alert() {
 				b.alert.Store(true)
-			}
-			if len(st.Data) != replyLen && st.Err() == nil {
-				b.corrupt.Add(1)
-				return st, fmt.Errorf("%w: %d data bytes, want %d", ErrCorrupt, len(st.Data), replyLen)
 			}
 			return st, st.Err()
 		}

@@ -29,5 +29,7 @@ func transactionTimeout(txBytes, rxBytes, baud int, latency time.Duration) time.
 }
 
 // minTimeout is the deadline floor (the SDK's own formula with its fixed
-// 16 ms latency timer gives about 34 ms).
-const minTimeout = 25 * time.Millisecond
+// 16 ms latency timer gives about 34 ms). 100 ms rides out the scheduling
+// stalls of a loaded 2-core host: a healthy reply is never waited for that
+// long, so the floor costs time only when the servo really is silent.
+const minTimeout = 100 * time.Millisecond

@@ -48,7 +48,7 @@ type Resort struct {
 	torque  bool
 	lastPos xseries.Degrees
 
-	estop    atomic.Bool
+	estop atomic.Bool
 	// prepared is true once the connect sequence completed on the open
 	// bus; a connect that failed half-way leaves it false, so the servo
 	// counts as not connected and the agent keeps retrying.

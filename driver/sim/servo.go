@@ -50,9 +50,9 @@ type Servo struct {
 	// silenceAfter > 0 counts the replies left before the servo falls
 	// silent (SilenceAfter).
 	silenceAfter int
-	writeCount  map[uint16]int
-	requests    map[protocol.Instruction]int
-	onWrite     func(addr uint16, data []byte, at time.Time)
+	writeCount   map[uint16]int
+	requests     map[protocol.Instruction]int
+	onWrite      func(addr uint16, data []byte, at time.Time)
 }
 
 // regWrite is a validated Reg Write waiting for Action.

@@ -1,7 +1,9 @@
-// Package testenv gives tests the real external parts they need: a check for
-// a binary that skips (or, with PLATE_RESORT_REQUIRE_E2E=1, fails), free
-// loopback ports, a real mosquitto broker process, and mosquitto client
-// runs with deadlines.
+// Package testenv is the one test kit of the module: it gives tests the real
+// external parts they need (a check for a binary that skips or, with
+// PLATE_RESORT_REQUIRE_E2E=1, fails; free loopback ports; a real mosquitto
+// broker process; mosquitto client runs with deadlines; a throwaway PKI)
+// and the small helpers every package's tests share (LockedBuffer for logs
+// written from other goroutines, Eventually for polling).
 package testenv
 
 import (
@@ -54,7 +56,7 @@ type Mosquitto struct {
 	Port int
 	cmd  *exec.Cmd
 	conf string
-	log  *syncBuf
+	log  *LockedBuffer
 	t    testing.TB
 }
 
@@ -64,7 +66,7 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
 	NeedBinary(t, "mosquitto")
 	dir := t.TempDir()
-	m := &Mosquitto{Port: FreePort(t), t: t, log: &syncBuf{}}
+	m := &Mosquitto{Port: FreePort(t), t: t, log: &LockedBuffer{}}
 	m.Addr = fmt.Sprintf("127.0.0.1:%d", m.Port)
 	m.conf = filepath.Join(dir, "mosquitto.conf")
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest stderr\n", m.Port, dir)
@@ -121,14 +123,12 @@ func (m *Mosquitto) Stop() {
 	m.cmd = nil
 }
 
-// Run runs a mosquitto client (mosquitto_pub, mosquitto_sub, mosquitto_rr)
-// with a deadline and returns its stdout.
+// Run runs a tool (mosquitto_pub, mosquitto_sub, mosquitto_rr) with a
+// deadline and returns its stdout; a failure's error carries its stderr.
 func Run(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {
 	t.Helper()
-	bin := NeedBinary(t, name)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	cmd, cancel := command(t, timeout, name, args)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -136,6 +136,26 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) (stri
 		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, errb.String())
 	}
 	return out.String(), nil
+}
+
+// RunCombined is Run for tests that check what the tool prints on either
+// stream (mosquitto_pub reports a refused publish on stderr, even when it
+// exits 0): it returns stdout and stderr together and the bare exit error.
+func RunCombined(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd, cancel := command(t, timeout, name, args)
+	defer cancel()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// command is name (skipping or failing the test when it is missing) with
+// args, killed when timeout passes.
+func command(t testing.TB, timeout time.Duration, name string, args []string) (*exec.Cmd, context.CancelFunc) {
+	t.Helper()
+	bin := NeedBinary(t, name)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return exec.CommandContext(ctx, bin, args...), cancel
 }
 
 // Sub is a running mosquitto_sub whose output lines can be awaited.
@@ -157,7 +177,7 @@ func StartSub(t testing.TB, args ...string) *Sub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var errb syncBuf
+	var errb LockedBuffer
 	s.cmd.Stderr = &errb
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -217,21 +237,4 @@ func (s *Sub) Lines() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.lines...)
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
