@@ -76,7 +76,10 @@ func TestHostileSerialBytes(t *testing.T) {
 		{"another id first", [][]byte{other, good}, nil},
 		{"bad CRC only", [][]byte{badCRC}, ErrCorrupt},
 		{"bad CRC then good", [][]byte{badCRC, good}, nil},
-		{"wrong data length", [][]byte{short}, ErrCorrupt},
+		// A status of the wrong size is a late reply to an earlier request:
+		// discarded, never taken for this one's.
+		{"wrong data length only", [][]byte{short}, ErrTimeout},
+		{"late reply of another size, then ours", [][]byte{short, good}, nil},
 		{"huge length field", [][]byte{{0xFF, 0xFF, 0xFD, 0x00, 0x01, 0xFF, 0xFF, 0x55, 0x00}}, ErrCorrupt},
 		{"noise only", [][]byte{make([]byte, 300)}, ErrTimeout},
 		{"silence", nil, ErrTimeout},
@@ -96,6 +99,21 @@ func TestHostileSerialBytes(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
+	}
+}
+
+// The flake seen under load: a write's reply slot receives the late
+// 14-byte status of an earlier read first. The write must wait for its own
+// (empty) status, not fail with "corrupt reply: 14 data bytes, want 0".
+func TestLateReadReplyBeforeWriteStatus(t *testing.T) {
+	late := protocol.Status(1, 0, make([]byte, 14)).Marshal()
+	own := protocol.Status(1, 0, nil).Marshal()
+	b := scriptedBus(late, own)
+	if err := b.Write(context.Background(), 1, 100, []byte{180, 0}); err != nil {
+		t.Fatalf("write with a late read reply in front of its status: %v", err)
+	}
+	if st := b.Stats(); st.Stray != 1 || st.Corrupt != 0 {
+		t.Fatalf("stats %+v: want the late reply counted as stray, nothing corrupt", st)
 	}
 }
 
