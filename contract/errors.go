@@ -19,12 +19,15 @@ const (
 	CodeHardwareError  Code = "hardware_error"
 	CodeSerialError    Code = "serial_error"
 	CodeInternal       Code = "internal"
+	// CodeInterrupted: the agent stopped (crash, power loss, kill) while
+	// the command ran; its outcome is unknown and it is never run again.
+	CodeInterrupted Code = "interrupted"
 )
 
 // Codes lists every code, for documentation and tests.
 var Codes = []Code{CodeBadRequest, CodeUnknownCommand, CodeInvalidArg, CodeNotConnected, CodeQueueFull,
 	CodeEStopLatched, CodeEStopped, CodeCancelled, CodeExpired, CodeTimeout, CodeHardwareError,
-	CodeSerialError, CodeInternal}
+	CodeSerialError, CodeInternal, CodeInterrupted}
 
 // Error is the error object of a reply.
 type Error struct {
