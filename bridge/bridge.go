@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // Bridge is one Prefect worker for the configured carousels.
@@ -21,9 +22,8 @@ type Bridge struct {
 	devs *devices
 	mq   *mqttConn
 	ship *logShipper
-	// stateSem bounds concurrent state proposals: a burst of runs must not
-	// pile up writers on a SQLite-backed Prefect server (one writer lock).
-	stateSem chan struct{}
+	// runDeps is what every run gets (run.go); runs never see the Bridge.
+	runDeps *runDeps
 
 	mu       sync.Mutex
 	poolID   string
@@ -38,6 +38,7 @@ type Bridge struct {
 
 // New validates cfg and builds a Bridge; Run starts it.
 func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
+	cfg.normalize()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -45,13 +46,16 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prefect: %w", err)
 	}
-	return &Bridge{
+	b := &Bridge{
 		cfg: cfg, log: log.With().Str("component", "bridge").Logger(), pc: pc,
-		corr: newCorrelator(), devs: newDevices(cfg.Prefix, cfg.Devices),
+		corr: newCorrelator(), devs: newDevices(cfg.Prefix, cfg.Devices, contract.Options{Hotels: cfg.Hotels, MaxSpeed: cfg.MaxSpeed}),
 		flows: map[string]string{}, deps: map[string]*deployment{}, regSeq: map[string]int{},
 		inflight: map[string]*runTask{}, wake: make(chan struct{}, 1),
-		ship: newLogShipper(pc, log), stateSem: make(chan struct{}, maxConcurrentProposals),
-	}, nil
+		ship: newLogShipper(pc, log),
+	}
+	b.mq = newMQTTConn(cfg, b.log)
+	b.runDeps = newRunDeps(cfg, b.log, pc, &requester{mq: b.mq, corr: b.corr, prefix: cfg.Prefix}, b.devs, b.ship)
+	return b, nil
 }
 
 // Run registers the deployments and serves flow runs until ctx ends. Runs in
@@ -60,15 +64,14 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info().Str("prefect", b.pc.APIURL()).Str("pool", b.cfg.WorkPool).Str("worker", b.cfg.WorkerName).
 		Strs("devices", b.cfg.Devices).Msg("bridge starting")
-	mq, err := b.connectMQTT(ctx)
+	cm, err := b.mq.connect(ctx, b.devs.topics(), b.onPublish)
 	if err != nil {
 		return err
 	}
-	b.mq = mq
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = mq.cm.Disconnect(dctx)
+		_ = cm.Disconnect(dctx)
 	}()
 	b.awaitInfo(ctx)
 	if err := b.registerWithRetry(ctx); err != nil {
@@ -146,19 +149,6 @@ func (b *Bridge) deploymentIDs() []string {
 		out = append(out, id)
 	}
 	return out
-}
-
-// maxConcurrentProposals: see Bridge.stateSem.
-const maxConcurrentProposals = 4
-
-// acquire takes a proposal slot; the returned func gives it back.
-func (b *Bridge) acquire(ctx context.Context) func() {
-	select {
-	case b.stateSem <- struct{}{}:
-		return func() { <-b.stateSem }
-	case <-ctx.Done():
-		return func() {}
-	}
 }
 
 // kickPoll asks the poll loop to poll now.

@@ -7,21 +7,26 @@ import (
 	"time"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/logging"
+	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
 // Config is everything in configs/bridge.yaml.
 type Config struct {
 	Prefect PrefectConfig `koanf:"prefect"`
-	// WorkPool is the bridge's own pool (§1: a dedicated pool, so no Python
+	// WorkPool is the bridge's own pool (docs/prefect.md §1: a dedicated pool, so no Python
 	// worker ever picks up these runs and vice versa).
 	WorkPool string `koanf:"work_pool"`
 	// WorkerName shows in the Prefect UI and marks the runs this bridge owns
 	// (infrastructure_pid "<worker_name>/<command id>"); a restarted bridge
 	// with the same name recovers them. Two bridges on one pool need
 	// different names.
-	WorkerName string     `koanf:"worker_name"`
-	MQTT       MQTTConfig `koanf:"mqtt"`
+	WorkerName string `koanf:"worker_name"`
+	// MQTT is the broker connection, shared with the agent's config;
+	// accept_offline_commands is refused (see Validate) and session_expiry
+	// unused: the bridge always starts a clean session.
+	MQTT mqttconn.Config `koanf:"mqtt"`
 	// Prefix is the topic prefix; topics are <prefix>/<device>/...
 	Prefix string `koanf:"prefix"`
 	// Devices are the carousels; the first gets the upstream deployment
@@ -37,7 +42,7 @@ type Config struct {
 	// PollInterval is the safety-net poll for scheduled runs and
 	// cancellations (the events websocket wakes the bridge sooner).
 	PollInterval time.Duration `koanf:"poll_interval"`
-	// HeartbeatInterval keeps the worker ONLINE (§2).
+	// HeartbeatInterval keeps the worker ONLINE (docs/prefect.md §2).
 	HeartbeatInterval time.Duration `koanf:"heartbeat_interval"`
 	// Events turns the events websocket wake-up on.
 	Events         bool           `koanf:"events"`
@@ -65,17 +70,6 @@ type PrefectConfig struct {
 	AuthString string `koanf:"auth_string"`
 }
 
-// MQTTConfig is the broker connection.
-type MQTTConfig struct {
-	URL      string `koanf:"url"`
-	ClientID string `koanf:"client_id"`
-	Username string `koanf:"username"`
-	Password string `koanf:"password"`
-	// CAFile for tls:// and wss:// URLs (system roots when empty).
-	CAFile    string        `koanf:"ca_file"`
-	KeepAlive time.Duration `koanf:"keepalive"`
-}
-
 // TimeoutsConfig bounds the wait for the agent's reply, per command kind.
 // The MQTT message expiry is the same value, so a command the agent did not
 // receive in time is never executed late.
@@ -87,7 +81,7 @@ type TimeoutsConfig struct {
 
 // DeploymentConfig are the settings of one flow's deployments.
 type DeploymentConfig struct {
-	// Retries > 0 lets Prefect retry a Failed run (AwaitingRetry, §5); the
+	// Retries > 0 lets Prefect retry a Failed run (AwaitingRetry, docs/prefect.md §5); the
 	// bridge runs the retry itself. Crashed and Cancelled are never retried.
 	Retries    int              `koanf:"retries"`
 	RetryDelay time.Duration    `koanf:"retry_delay"`
@@ -116,8 +110,8 @@ func Defaults() Config {
 		Prefect:    PrefectConfig{APIURL: pc.APIURL, APIKey: pc.APIKey, AuthString: pc.AuthString},
 		WorkPool:   DefaultWorkPool,
 		WorkerName: defaultWorkerName(host),
-		MQTT:       MQTTConfig{URL: "mqtt://127.0.0.1:1883", KeepAlive: 30 * time.Second},
-		Prefix:     "plate-resort",
+		MQTT:       mqttconn.Config{URL: "mqtt://127.0.0.1:1883", KeepAlive: 30 * time.Second},
+		Prefix:     contract.DefaultPrefix,
 		Devices:    []string{"resort-1"},
 		Hotels:     []string{"A", "B", "C", "D"},
 		MaxSpeed:   1023,
@@ -135,8 +129,59 @@ func Defaults() Config {
 	}
 }
 
+// FlowKey is the flow name a deployments key names. Flow names use "-";
+// an environment variable cannot, so PLATE_RESORT_DEPLOYMENTS__GO_HOME__RETRIES
+// arrives as deployments.go_home and means go-home.
+func FlowKey(k string) string { return strings.ReplaceAll(k, "_", "-") }
+
+// normalize merges deployments keys written with "_" into their flow's
+// entry, the "_" spelling's fields winning where set.
+func (c *Config) normalize() {
+	out := make(map[string]DeploymentConfig, len(c.Deployments))
+	for k, v := range c.Deployments {
+		if FlowKey(k) == k {
+			out[k] = v
+		}
+	}
+	for k, v := range c.Deployments {
+		if f := FlowKey(k); f != k {
+			d := out[f]
+			if v.Retries != 0 {
+				d.Retries = v.Retries
+			}
+			if v.RetryDelay != 0 {
+				d.RetryDelay = v.RetryDelay
+			}
+			if len(v.Schedules) > 0 {
+				d.Schedules = v.Schedules
+			}
+			d.Paused = d.Paused || v.Paused
+			out[f] = d
+		}
+	}
+	c.Deployments = out
+}
+
+// WithPrefectEnv fills what the configuration left empty of the Prefect
+// connection from PREFECT_API_URL, PREFECT_API_KEY and
+// PREFECT_API_AUTH_STRING in environ. The defaults come from them already,
+// but an example file's explicit `api_url: ""` would otherwise beat the
+// environment: empty in a file means "not set here", never "no Prefect".
+func (c *Config) WithPrefectEnv(environ []string) {
+	pc := prefect.ConfigFromEnviron(environ)
+	if c.Prefect.APIURL == "" {
+		c.Prefect.APIURL = pc.APIURL
+	}
+	if c.Prefect.APIKey == "" {
+		c.Prefect.APIKey = pc.APIKey
+	}
+	if c.Prefect.AuthString == "" {
+		c.Prefect.AuthString = pc.AuthString
+	}
+}
+
 // defaultWorkerName is "plate-resort-bridge-<host>", cleaned of the
-// characters Prefect's client refuses in worker names (§2).
+// characters Prefect's client refuses in worker names (docs/prefect.md §2).
 func defaultWorkerName(host string) string {
 	var b strings.Builder
 	for _, r := range host {

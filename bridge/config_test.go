@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -38,10 +39,14 @@ func TestValidateHostile(t *testing.T) {
 		"worker empty":    func(c *Config) { c.WorkerName = "" },
 		"mqtt scheme":     func(c *Config) { c.MQTT.URL = "http://x:1" },
 		"mqtt no host":    func(c *Config) { c.MQTT.URL = "mqtt://" },
+		"mqtt creds":      func(c *Config) { c.MQTT.URL = "http://admin:pw@x:1" },
+		"mqtt offline":    func(c *Config) { c.MQTT.AcceptOfflineCommands = true },
 		"client id wild":  func(c *Config) { c.MQTT.ClientID = "a/#" },
 		"prefix wildcard": func(c *Config) { c.Prefix = "a/+/b" },
 		"no devices":      func(c *Config) { c.Devices = nil },
 		"device wildcard": func(c *Config) { c.Devices = []string{"#"} },
+		"device reserved": func(c *Config) { c.Devices = []string{"responses"} },
+		"device system":   func(c *Config) { c.Devices = []string{"_fleet"} },
 		"device dup":      func(c *Config) { c.Devices = []string{"a", "a"} },
 		"hotel long":      func(c *Config) { c.Hotels = []string{strings.Repeat("H", 17)} },
 		"no hotels":       func(c *Config) { c.Hotels = nil },
@@ -88,6 +93,25 @@ func TestValidateHostile(t *testing.T) {
 	}
 }
 
+// Errors name their key, so the operator knows what to fix.
+func TestValidateNamesTheKey(t *testing.T) {
+	for key, mut := range map[string]func(*Config){
+		"mqtt.accept_offline_commands: ": func(c *Config) { c.MQTT.AcceptOfflineCommands = true },
+		"mqtt.url: ":                     func(c *Config) { c.MQTT.URL = "http://x:1" },
+		"devices: ":                      func(c *Config) { c.Devices = []string{"a/b"} },
+		"hotels: ":                       func(c *Config) { c.Hotels = []string{"A+"} },
+		"prefix: ":                       func(c *Config) { c.Prefix = "a/#" },
+		"work_pool: ":                    func(c *Config) { c.WorkPool = "prefect-x" },
+		"worker_name: ":                  func(c *Config) { c.WorkerName = "a/b" },
+	} {
+		c := validConfig()
+		mut(&c)
+		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), key) {
+			t.Errorf("want an error starting %q, got %v", key, err)
+		}
+	}
+}
+
 func TestConfigStringRedactsSecrets(t *testing.T) {
 	c := validConfig()
 	c.Prefect.APIKey, c.Prefect.AuthString, c.MQTT.Password = "pnu_SECRET1", "admin:SECRET2", "SECRET3"
@@ -111,5 +135,42 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if got := c.Deployments["get-motor-health"].Schedules; len(got) != 1 || got[0].Interval != 5*time.Minute {
 		t.Fatalf("health schedule %+v", got)
+	}
+}
+
+// Per-deployment retries are configurable: the documented (commented)
+// retries/retry_delay under a flow of configs/bridge.yaml, uncommented, load
+// and validate; so does PLATE_RESORT_DEPLOYMENTS__GO_HOME__RETRIES, whose
+// "_" spelling means the go-home flow.
+func TestDeploymentRetriesConfigurable(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "configs", "bridge.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.NewReplacer("#   retries:", "    retries:", "#   retry_delay:", "    retry_delay:", "# activate-hotel:", "activate-hotel:").Replace(string(raw))
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Defaults()
+	err = config.Load(config.Source{Path: path, Environ: []string{
+		"PLATE_RESORT_PREFECT__API_URL=http://127.0.0.1:4200/api", "PLATE_RESORT_DEPLOYMENTS__GO_HOME__RETRIES=1"}}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WorkerName = "w"
+	c.normalize()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Deployments["go-home"].Retries != 1 {
+		t.Fatalf("go-home retries from the environment: %+v", c.Deployments)
+	}
+	if d := c.Deployments["activate-hotel"]; d.Retries == 0 {
+		t.Fatalf("activate-hotel retries from the file: %+v (file:\n%s)", d, body)
+	}
+	if _, ok := c.Deployments["go_home"]; ok {
+		t.Fatal("the _ spelling stayed a separate entry")
 	}
 }

@@ -4,17 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
-)
 
-var (
-	deviceRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	prefixRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`)
-	hotelRe  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
-	workerRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+	"github.com/plate-resort/plate-resort/contract"
+	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
 // Validate refuses every invalid value, naming its key.
@@ -26,7 +21,7 @@ func (c Config) Validate() error {
 	if c.Prefect.APIURL == "" {
 		bad("prefect.api_url", "empty: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) or prefect.api_url")
 	} else if u, err := url.Parse(c.Prefect.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("prefect.api_url", "%q is not an http(s) URL such as http://127.0.0.1:4200/api", redactURL(c.Prefect.APIURL))
+		bad("prefect.api_url", "%q is not an http(s) URL such as http://127.0.0.1:4200/api", mqttconn.Redact(c.Prefect.APIURL))
 	} else if u.User != nil {
 		bad("prefect.api_url", "credentials in the URL are not supported; use prefect.auth_string (PREFECT_API_AUTH_STRING) or prefect.api_key")
 	}
@@ -36,37 +31,26 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.Prefect.APIKey+c.Prefect.AuthString, "\r\n") {
 		bad("prefect", "api_key and auth_string must not contain line breaks")
 	}
-	if !workerRe.MatchString(c.WorkPool) {
-		bad("work_pool", "%q must be 1-100 letters, digits, '.', '_' or '-'", c.WorkPool)
+	if contract.ValidWorkerName(c.WorkPool) != nil {
+		bad("work_pool", "%q must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit", c.WorkPool)
 	} else if strings.HasPrefix(strings.ToLower(c.WorkPool), "prefect") {
 		bad("work_pool", "%q: names starting with \"prefect\" are reserved by Prefect", c.WorkPool)
 	}
-	if !workerRe.MatchString(c.WorkerName) {
-		bad("worker_name", "%q must be 1-100 letters, digits, '.', '_' or '-' (Prefect refuses '/' and '%%')", c.WorkerName)
+	if err := contract.ValidWorkerName(c.WorkerName); err != nil {
+		bad("worker_name", "%v (Prefect refuses '/' and '%%')", err)
 	}
-	if u, err := url.Parse(c.MQTT.URL); err != nil || u.Host == "" {
-		bad("mqtt.url", "%q is not a broker URL such as mqtt://127.0.0.1:1883", redactURL(c.MQTT.URL))
-	} else if s := u.Scheme; s != "mqtt" && s != "tcp" && s != "tls" && s != "ssl" && s != "mqtts" && s != "ws" && s != "wss" {
-		bad("mqtt.url", "scheme %q: use mqtt, tls, ws or wss", s)
-	}
-	if id := c.ClientID(); len(id) > 128 || !workerRe.MatchString(id) {
-		bad("mqtt.client_id", "%q must be 1-128 letters, digits, '.', '_' or '-' (it is part of the response topic)", id)
-	}
-	if c.MQTT.KeepAlive < time.Second || c.MQTT.KeepAlive > 18*time.Hour {
-		bad("mqtt.keepalive", "%s is outside 1s..18h", c.MQTT.KeepAlive)
-	}
-	if !prefixRe.MatchString(c.Prefix) || len(c.Prefix) > 128 {
-		bad("prefix", "%q must be topic levels of letters, digits, '_' or '-', without wildcards", c.Prefix)
+	c.checkMQTT(bad)
+	if err := contract.ValidPrefix(c.Prefix); err != nil {
+		bad("prefix", "%v", err)
 	}
 	if len(c.Devices) == 0 || len(c.Devices) > 64 {
 		bad("devices", "need 1 to 64 device ids, have %d", len(c.Devices))
 	}
 	seen := map[string]bool{}
 	for _, d := range c.Devices {
-		switch {
-		case !deviceRe.MatchString(d):
-			bad("devices", "%q must be 1-64 letters, digits, '_' or '-'", d)
-		case seen[d]:
+		if err := contract.ValidDeviceID(d); err != nil {
+			bad("devices", "%v", err)
+		} else if seen[d] {
 			bad("devices", "%q is listed twice", d)
 		}
 		seen[d] = true
@@ -75,8 +59,8 @@ func (c Config) Validate() error {
 		bad("hotels", "need 1 to 64 hotel names, have %d", len(c.Hotels))
 	}
 	for _, h := range c.Hotels {
-		if !hotelRe.MatchString(h) {
-			bad("hotels", "%q must be 1-16 letters, digits, '_' or '-'", h)
+		if err := contract.ValidHotel(h); err != nil {
+			bad("hotels", "%v", err)
 		}
 	}
 	if c.MaxSpeed < 1 || c.MaxSpeed > 1023 {
@@ -90,7 +74,7 @@ func (c Config) Validate() error {
 	for _, n := range names {
 		d := c.Deployments[n]
 		key := "deployments." + n
-		if _, ok := flowDefByName(n); !ok {
+		if _, ok := flowDefByName(FlowKey(n)); !ok {
 			bad(key, "unknown flow; known: %s", strings.Join(flowNames(), ", "))
 			continue
 		}
@@ -147,15 +131,26 @@ func flowNames() []string {
 	return out
 }
 
-// redactURL drops user info from a URL before it goes into an error.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if strings.Contains(s, "@") {
-			return "(URL with credentials)"
+// checkMQTT checks the mqtt section: the keys it shares with the agent, the
+// client id (a level of the bridge's response topic), and the one setting
+// the bridge cannot honour.
+func (c Config) checkMQTT(bad func(key, format string, a ...any)) {
+	// mqttconn's messages quote the URL as given; a password in it must
+	// never reach an error.
+	raw, safe := c.MQTT.URL, mqttconn.Redact(c.MQTT.URL)
+	c.MQTT.Check(func(key, format string, a ...any) {
+		msg := fmt.Sprintf(format, a...)
+		if raw != safe {
+			msg = strings.ReplaceAll(msg, fmt.Sprintf("%q", raw), fmt.Sprintf("%q", safe))
+			msg = strings.ReplaceAll(msg, raw, safe)
 		}
-		return s
+		bad(key, "%s", msg)
+	})
+	if id := c.ClientID(); contract.ValidWorkerName(id) != nil {
+		bad("mqtt.client_id", "%q must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit (it is part of the response topic)", id)
 	}
-	u.User = url.User("redacted")
-	return u.String()
+	if c.MQTT.AcceptOfflineCommands {
+		bad("mqtt.accept_offline_commands", "not supported by the bridge, which always starts a clean MQTT session: "+
+			"replies queued while it was away match no waiting run, and unfinished runs are recovered from Prefect instead (set it on agents only)")
+	}
 }

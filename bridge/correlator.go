@@ -7,7 +7,7 @@ import (
 )
 
 // correlator matches MQTT 5 replies to requests by Correlation Data. It is
-// ours rather than paho's rpc extension (mqtt.md §3): that one subscribes
+// ours rather than paho's rpc extension (docs/mqtt.md §3): that one subscribes
 // once and never again after a reconnect, and drops a reply that arrives
 // before the requester is waiting. Here every request gets a channel with
 // room for one reply before it is published, so an early reply waits.

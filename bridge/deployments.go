@@ -5,7 +5,7 @@ import (
 )
 
 // resultShape says what a Completed run's data is, so that Python's
-// state.result() returns what the upstream flow returned (§7).
+// state.result() returns what the upstream flow returned (docs/prefect.md §7).
 type resultShape int
 
 const (
@@ -29,7 +29,7 @@ type flowDef struct {
 	Result   resultShape
 }
 
-// flowDefs are the upstream deployments (design.md "Prefect side"; upstream
+// flowDefs are the upstream deployments (AccelerationConsortium/plate-RESORT:
 // plate_resort/workflows/orchestrator.py calls exactly these names and
 // parameters, flows.py defines them).
 var flowDefs = []flowDef{

@@ -18,49 +18,32 @@ const (
 )
 
 // deviceStatus is what the bridge knows of one device from its retained
-// topics (design.md: availability, state, info).
+// topics (topics.md: availability, state, info).
 type deviceStatus struct {
-	Availability string    // "online", "offline" or "" (not seen yet)
+	Availability string    // contract.Online, contract.Offline or "" (not seen yet)
 	Since        time.Time // when the bridge first saw this availability value
-	State        deviceState
+	State        contract.State
 	StateAt      time.Time // when the last state arrived
 	Commands     []*contract.Spec
 	InfoSeq      int // increments when the command catalogue changes
 }
 
-// deviceState is the part of the retained state the bridge logs as progress.
-type deviceState struct {
-	Connected   bool     `json:"connected"`
-	Moving      bool     `json:"moving"`
-	PositionDeg *float64 `json:"position_deg"`
-	ActiveHotel *string  `json:"active_hotel"`
-	EStop       bool     `json:"estop"`
-	Busy        *struct {
-		ID      *string `json:"id"`
-		Command string  `json:"command"`
-	} `json:"busy"`
-	Target *struct {
-		Hotel *string `json:"hotel"`
-		Angle float64 `json:"angle"`
-	} `json:"target"`
-	UpdatedAt string `json:"updated_at"`
-}
-
-// busyWith reports whether the device is running command id.
-func (s deviceState) busyWith(id string) bool {
+// busyWith reports whether the device's state says it is running command id.
+func busyWith(s contract.State, id string) bool {
 	return s.Busy != nil && s.Busy.ID != nil && *s.Busy.ID == id
 }
 
 // devices tracks the retained topics of every configured device.
 type devices struct {
-	prefix string
-	mu     sync.Mutex
-	byName map[string]*deviceStatus
-	notify chan struct{} // closed and replaced on every change
+	prefix  string
+	builtIn contract.Options // shapes the built-in catalogue (catalog)
+	mu      sync.Mutex
+	byName  map[string]*deviceStatus
+	notify  chan struct{} // closed and replaced on every change
 }
 
-func newDevices(prefix string, names []string) *devices {
-	d := &devices{prefix: prefix, byName: map[string]*deviceStatus{}, notify: make(chan struct{})}
+func newDevices(prefix string, names []string, builtIn contract.Options) *devices {
+	d := &devices{prefix: prefix, builtIn: builtIn, byName: map[string]*deviceStatus{}, notify: make(chan struct{})}
 	for _, n := range names {
 		d.byName[n] = &deviceStatus{}
 	}
@@ -71,8 +54,8 @@ func newDevices(prefix string, names []string) *devices {
 func (d *devices) topics() []string {
 	var out []string
 	for n := range d.byName {
-		base := d.prefix + "/" + n
-		out = append(out, base+"/availability", base+"/state", base+"/info")
+		t := contract.DeviceTopics(d.prefix, n)
+		out = append(out, t.Availability(), t.State(), t.Info())
 	}
 	return out
 }
@@ -80,11 +63,7 @@ func (d *devices) topics() []string {
 // handle takes one message; it reports false when the topic is not ours.
 // It never blocks and never trusts the payload.
 func (d *devices) handle(topic string, payload []byte, now time.Time) bool {
-	rest, ok := strings.CutPrefix(topic, d.prefix+"/")
-	if !ok {
-		return false
-	}
-	name, leaf, ok := strings.Cut(rest, "/")
+	name, leaf, ok := contract.ParseDeviceTopic(d.prefix, topic)
 	if !ok {
 		return false
 	}
@@ -95,30 +74,28 @@ func (d *devices) handle(topic string, payload []byte, now time.Time) bool {
 		return false
 	}
 	switch leaf {
-	case "availability":
+	case contract.LevelAvailability:
 		v := strings.TrimSpace(string(payload))
-		if v != "online" && v != "offline" {
+		if v != contract.Online && v != contract.Offline {
 			v = "" // an empty (cleared) or unknown value: not known
 		}
 		if v != st.Availability {
 			st.Availability, st.Since = v, now
 		}
-	case "state":
+	case contract.LevelState:
 		if len(payload) > maxState {
 			return true
 		}
-		var s deviceState
+		var s contract.State
 		if json.Unmarshal(payload, &s) != nil {
 			return true
 		}
 		st.State, st.StateAt = s, now
-	case "info":
+	case contract.LevelInfo:
 		if len(payload) > maxInfo {
 			return true
 		}
-		var info struct {
-			Commands []*contract.Spec `json:"commands"`
-		}
+		var info contract.Info
 		if json.Unmarshal(payload, &info) != nil || !validSpecs(info.Commands) {
 			return true
 		}
@@ -171,6 +148,36 @@ func sameSpecs(a, b []*contract.Spec) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
+}
+
+// catalog returns the command specs for device: the agent's own catalogue
+// from its retained info when seen (and fromInfo), else the built-in one
+// shaped by the config. The int is the InfoSeq the specs stand for: negative
+// when info was seen but not used (see Bridge.registerDevice).
+func (d *devices) catalog(device string, fromInfo bool) (map[string]*contract.Spec, int) {
+	st, _ := d.get(device)
+	specs := st.Commands
+	if len(specs) == 0 || !fromInfo {
+		specs = contract.New(d.builtIn).Specs()
+		if !fromInfo {
+			st.InfoSeq = -st.InfoSeq // seen, but not used: see registerDevice
+		}
+	}
+	out := make(map[string]*contract.Spec, len(specs))
+	for _, s := range specs {
+		out[s.Name] = s
+	}
+	return out, st.InfoSeq
+}
+
+// kind is how the agent schedules command on device (KindMotion when its
+// catalogue does not say).
+func (d *devices) kind(device, command string) contract.Kind {
+	specs, _ := d.catalog(device, true)
+	if s, ok := specs[command]; ok {
+		return s.Kind
+	}
+	return contract.KindMotion
 }
 
 // get returns a copy of a device's status and the channel closed on the

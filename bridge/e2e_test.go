@@ -157,7 +157,7 @@ func TestBridgeRestartMidMoveCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	fr := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
-	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return s.State.busyWith(fr.ID) && s.State.Moving }); !ok {
+	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
 		t.Fatal("the move never started")
 	}
 	stop() // the bridge dies mid-move: no final state is reported

@@ -4,107 +4,99 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/rs/zerolog"
 
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
 // mqttConn is the bridge's broker connection: autopaho owns reconnection;
-// on every connection the bridge subscribes again (mqtt.md §4: the session
+// on every connection the bridge subscribes again (docs/mqtt.md §4: the session
 // may be gone) before it lets a command out, so a reply can never arrive on a
 // topic nobody listens to.
 type mqttConn struct {
-	cm        *autopaho.ConnectionManager
-	respTopic string // <prefix>/responses/<client id>
+	cfg    mqttconn.Config // ClientID filled in: it names the response topics
+	prefix string
+	log    zerolog.Logger
 
 	mu    sync.Mutex
-	ready chan struct{} // closed while connected and subscribed
+	cm    *autopaho.ConnectionManager // set on the first subscribed connection
+	ready chan struct{}               // closed while connected and subscribed
 }
 
-// connectMQTT starts the connection; it does not wait for the broker.
-func (b *Bridge) connectMQTT(ctx context.Context) (*mqttConn, error) {
-	u, tlsCfg, err := mqttconn.Server(b.cfg.MQTT.URL, b.cfg.MQTT.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("mqtt.url: %w", err)
-	}
-	m := &mqttConn{respTopic: b.cfg.Prefix + "/responses/" + b.cfg.ClientID(), ready: make(chan struct{})}
-	subs := []paho.SubscribeOptions{{Topic: m.respTopic + "/#", QoS: 1}}
-	for _, t := range b.devs.topics() {
+func newMQTTConn(cfg Config, log zerolog.Logger) *mqttConn {
+	mc := cfg.MQTT
+	mc.ClientID = cfg.ClientID()
+	return &mqttConn{cfg: mc, prefix: cfg.Prefix, log: log, ready: make(chan struct{})}
+}
+
+// responseTopic is where the agent answers a command sent to dev:
+// <prefix>/responses/<client id>/<dev>.
+func (m *mqttConn) responseTopic(dev string) string {
+	return contract.ResponseTopic(m.prefix, m.cfg.ClientID, dev)
+}
+
+// isResponse reports whether topic is one of the bridge's response topics.
+func (m *mqttConn) isResponse(topic string) bool {
+	return contract.IsResponseTopic(m.prefix, m.cfg.ClientID, topic)
+}
+
+// connect starts the connection; it does not wait for the broker. Every
+// (re)connection subscribes to the response topics and to topics; every
+// message goes to onPublish, on paho's read goroutine.
+func (m *mqttConn) connect(ctx context.Context, topics []string, onPublish func(*paho.Publish)) (*autopaho.ConnectionManager, error) {
+	subs := []paho.SubscribeOptions{{Topic: contract.ResponsesFilter(m.prefix, m.cfg.ClientID), QoS: 1}}
+	for _, t := range topics {
 		subs = append(subs, paho.SubscribeOptions{Topic: t, QoS: 1})
 	}
-	cc := autopaho.ClientConfig{
-		ServerUrls:                    []*url.URL{u},
-		TlsCfg:                        tlsCfg,
-		KeepAlive:                     uint16(b.cfg.MQTT.KeepAlive / time.Second),
-		CleanStartOnInitialConnection: true,
-		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 10*time.Second, time.Second, 1.5),
-		ConnectTimeout:                10 * time.Second,
-		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
-			go m.subscribe(ctx, cm, subs, b) // must not block (autopaho docs)
-		},
-		OnConnectionDown: func() bool {
-			m.setReady(false)
-			b.log.Warn().Str("broker", redactURL(b.cfg.MQTT.URL)).Msg("MQTT connection lost; reconnecting")
-			return true
-		},
-		OnConnectError: func(err error) {
-			b.log.Warn().Err(err).Str("broker", redactURL(b.cfg.MQTT.URL)).Msg("MQTT connect failed; retrying")
-		},
-		ClientConfig: paho.ClientConfig{
-			ClientID: b.cfg.ClientID(),
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-				func(pr paho.PublishReceived) (bool, error) { b.onPublish(m, pr.Packet); return true, nil },
-			},
-			OnClientError: func(err error) { b.log.Warn().Err(err).Msg("MQTT client error") },
-		},
-	}
-	if b.cfg.MQTT.Username != "" {
-		cc.ConnectUsername = b.cfg.MQTT.Username
-		cc.ConnectPassword = []byte(b.cfg.MQTT.Password)
-	}
-	cm, err := autopaho.NewConnection(ctx, cc)
-	if err != nil {
-		return nil, fmt.Errorf("mqtt: %w", err)
-	}
-	m.cm = cm
-	return m, nil
+	// The config refuses accept_offline_commands, so this is a clean start
+	// with no session expiry, as the bridge has always connected.
+	return mqttconn.Connect(ctx, m.cfg, mqttconn.Options{
+		Log:       m.log,
+		OnUp:      func(cm *autopaho.ConnectionManager) { m.subscribe(ctx, cm, subs) },
+		OnDown:    func() { m.setReady(nil) },
+		OnPublish: onPublish,
+	})
 }
 
-func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, subs []paho.SubscribeOptions, b *Bridge) {
+func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, subs []paho.SubscribeOptions) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sa, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: subs})
 	if err != nil {
-		b.log.Error().Err(err).Msg("MQTT subscribe failed; commands wait until the next connection")
+		m.log.Error().Err(err).Msg("MQTT subscribe failed; commands wait until the next connection")
 		return
 	}
 	for i, rc := range sa.Reasons {
 		if rc >= 0x80 && i < len(subs) {
-			b.log.Error().Str("topic", subs[i].Topic).Uint8("reason", rc).
+			m.log.Error().Str("topic", subs[i].Topic).Uint8("reason", rc).
 				Msg("broker refused a subscription: give the bridge's MQTT user the bridge role (read access to <prefix>/#)")
 			return
 		}
 	}
-	b.log.Info().Str("broker", redactURL(b.cfg.MQTT.URL)).Str("responses", m.respTopic).Msg("MQTT connected")
-	m.setReady(true)
+	m.log.Info().Str("broker", mqttconn.Redact(m.cfg.URL)).Str("responses", contract.Responses(m.prefix, m.cfg.ClientID)).Msg("MQTT connected")
+	m.setReady(cm)
 }
 
-func (m *mqttConn) setReady(up bool) {
+// setReady marks the connection subscribed and usable (cm) or down (nil).
+func (m *mqttConn) setReady(cm *autopaho.ConnectionManager) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if cm != nil {
+		m.cm = cm
+	}
 	select {
 	case <-m.ready:
-		if !up {
+		if cm == nil {
 			m.ready = make(chan struct{})
 		}
 	default:
-		if up {
+		if cm != nil {
 			close(m.ready)
 		}
 	}
@@ -116,9 +108,15 @@ func (m *mqttConn) readyCh() <-chan struct{} {
 	return m.ready
 }
 
+func (m *mqttConn) conn() *autopaho.ConnectionManager {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cm
+}
+
 // onPublish runs on paho's read goroutine: route and return at once.
-func (b *Bridge) onPublish(m *mqttConn, p *paho.Publish) {
-	if strings.HasPrefix(p.Topic, m.respTopic+"/") {
+func (b *Bridge) onPublish(p *paho.Publish) {
+	if b.mq.isResponse(p.Topic) {
 		var corr []byte
 		if p.Properties != nil {
 			corr = p.Properties.CorrelationData
@@ -143,7 +141,7 @@ func (m *mqttConn) publish(ctx context.Context, p *paho.Publish) error {
 		return fmt.Errorf("%w: %v", errNotConnected, context.Cause(ctx))
 	}
 	p.QoS = 1
-	if _, err := m.cm.Publish(ctx, p); err != nil {
+	if _, err := m.conn().Publish(ctx, p); err != nil {
 		return fmt.Errorf("publish %s: %w", p.Topic, err)
 	}
 	return nil

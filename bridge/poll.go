@@ -9,7 +9,7 @@ import (
 )
 
 // pollLoop claims due runs: at once when woken by an event, else every
-// poll_interval (the safety net; also what keeps deployments READY, §3).
+// poll_interval (the safety net; also what keeps deployments READY, docs/prefect.md §3).
 func (b *Bridge) pollLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -31,7 +31,7 @@ func (b *Bridge) pollOnce(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// A second ahead only: a later run would be claimed early and then
-	// WAITed (§4 "WaitForScheduledTime"), holding a goroutine for nothing.
+	// WAITed (docs/prefect.md §4 "WaitForScheduledTime"), holding a goroutine for nothing.
 	runs, err := b.pc.GetScheduledFlowRuns(pctx, b.cfg.WorkPool, nil, time.Now().Add(time.Second), prefect.MaxScheduledRunsLimit)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -43,7 +43,7 @@ func (b *Bridge) pollOnce(ctx context.Context) {
 		fr := sr.FlowRun
 		dep, ok := b.deploymentByID(fr.DeploymentID)
 		if !ok {
-			continue // not ours: the pool may be shared (§3)
+			continue // not ours: the pool may be shared (docs/prefect.md §3)
 		}
 		b.start(ctx, fr, dep, modeClaim)
 	}
@@ -51,7 +51,7 @@ func (b *Bridge) pollOnce(ctx context.Context) {
 
 // eventsLoop turns Prefect events into wake-ups: a Scheduled run in our pool
 // polls now; a Cancelling run of ours is cancelled now. Events are hints only
-// (§10); the REST API stays the authority.
+// (docs/prefect.md §10); the REST API stays the authority.
 func (b *Bridge) eventsLoop(ctx context.Context) {
 	b.mu.Lock()
 	pool := b.poolID

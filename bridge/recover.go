@@ -67,7 +67,7 @@ func (b *Bridge) recoverMode(ctx context.Context, fr prefect.FlowRun, dep *deplo
 		return modeRetry, fr.State.Name == "AwaitingRetry"
 	case prefect.StateRunning:
 		if age := time.Since(fr.State.Timestamp); age > b.cfg.RecoverWindow {
-			r := &run{b: b, fr: fr, dep: dep, rl: b.newRunLog(fr.ID), runCount: fr.RunCount}
+			r := newRun(b.runDeps, fr, dep, nil)
 			r.finish(ctx, prefect.Crashed(fmt.Sprintf(
 				"the bridge restarted %s after this run started, more than recover_window %s: the device may no longer remember command %s, so it was not re-sent and the outcome is unknown; check the device's state",
 				age.Round(time.Second), b.cfg.RecoverWindow, r.commandID())))

@@ -10,29 +10,11 @@ import (
 )
 
 // PoolType is the work pool type the bridge creates: a custom type keeps a
-// Python `prefect worker start --pool` from silently joining (§14.8).
+// Python `prefect worker start --pool` from silently joining (docs/prefect.md §14.8).
 const PoolType = "plate-resort-mqtt"
 
-// catalog returns the command specs for device: the agent's own catalogue
-// from its retained info when seen, else one built from the config.
-func (b *Bridge) catalog(device string, fromInfo bool) (map[string]*contract.Spec, int) {
-	st, _ := b.devs.get(device)
-	specs := st.Commands
-	if len(specs) == 0 || !fromInfo {
-		specs = contract.New(contract.Options{Hotels: b.cfg.Hotels, MaxSpeed: b.cfg.MaxSpeed}).Specs()
-		if !fromInfo {
-			st.InfoSeq = -st.InfoSeq // seen, but not used: see registerDevice
-		}
-	}
-	out := make(map[string]*contract.Spec, len(specs))
-	for _, s := range specs {
-		out[s.Name] = s
-	}
-	return out, st.InfoSeq
-}
-
 // register creates or updates the pool, the flows and every deployment. It
-// is idempotent: flows and deployments are upserts (§8).
+// is idempotent: flows and deployments are upserts (docs/prefect.md §8).
 func (b *Bridge) register(ctx context.Context) error {
 	pool, err := b.pc.EnsureWorkPool(ctx, b.cfg.WorkPool, PoolType,
 		"plate-resort carousels over MQTT: runs are executed by the plate-resort bridge, not by a Python worker")
@@ -63,7 +45,7 @@ func (b *Bridge) register(ctx context.Context) error {
 }
 
 func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo bool) error {
-	specs, seq := b.catalog(dev, fromInfo)
+	specs, seq := b.devs.catalog(dev, fromInfo)
 	source := "config (no retained info from the agent yet)"
 	switch {
 	case seq > 0:
@@ -90,7 +72,7 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 			Name: name, FlowID: flow, WorkPoolName: b.cfg.WorkPool,
 			Description: fmt.Sprintf("%s on %s: MQTT command %s (%s).", spec.Description, dev, def.Command, spec.Kind),
 			Tags:        []string{"plate-resort", dev, string(spec.Kind)},
-			Entrypoint:  "mqtt://" + b.cfg.Prefix + "/" + dev + "/cmd/" + def.Command,
+			Entrypoint:  "mqtt://" + contract.DeviceTopics(b.cfg.Prefix, dev).Command(def.Command),
 			Parameters:  map[string]any{}, ParameterSchema: buildSchema(def, spec), EnforceParameterSchema: true,
 			Schedules: schedules(dc.Schedules), Paused: dc.Paused,
 		})
@@ -168,7 +150,7 @@ func (b *Bridge) reregisterOnInfo(ctx context.Context) {
 	}
 }
 
-// heartbeatLoop keeps the worker ONLINE and the pool READY (§2).
+// heartbeatLoop keeps the worker ONLINE and the pool READY (docs/prefect.md §2).
 func (b *Bridge) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(b.cfg.HeartbeatInterval)
 	defer t.Stop()

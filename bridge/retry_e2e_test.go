@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // A deployment with retries: the first attempt fails (a hardware fault),
 // the run shows AwaitingRetry in Prefect, the bridge runs the retry itself
 // after retry_delay (Prefect never re-offers in-process retries to pollers,
-// §5), and once the fault is cleared by a reboot the retry completes.
+// docs/prefect.md §5), and once the fault is cleared by a reboot the retry completes.
 // A failure caused by a latched e-stop is never retried.
 func TestRetriesGoThroughAwaitingRetry(t *testing.T) {
 	r := newRig(t, rigOptions{configure: func(c *Config) {
@@ -42,7 +43,7 @@ func TestRetriesGoThroughAwaitingRetry(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := r.broker.Server().Publish("plate-resort/resort-1/cmd/reboot", []byte("{}"), false, 1); err != nil {
+	if err := r.broker.Server().Publish(contract.DeviceTopics(r.cfg.Prefix, "resort-1").Command(contract.Reboot), []byte("{}"), false, 1); err != nil {
 		t.Fatal(err)
 	}
 	final := waitFinal(t, r.pc, fr.ID, 90*time.Second)
@@ -54,7 +55,7 @@ func TestRetriesGoThroughAwaitingRetry(t *testing.T) {
 	}
 
 	// An e-stop failure is final: a reset must never resume the move.
-	if err := r.broker.Server().Publish("plate-resort/resort-1/cmd/emergency_stop", []byte("{}"), false, 1); err != nil {
+	if err := r.broker.Server().Publish(contract.DeviceTopics(r.cfg.Prefix, "resort-1").Command(contract.EmergencyStop), []byte("{}"), false, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return s.State.EStop }); !ok {

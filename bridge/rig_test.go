@@ -15,6 +15,7 @@ import (
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 	"github.com/plate-resort/plate-resort/bridge/prefect/prefecttest"
 	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/sim"
 )
@@ -174,7 +175,7 @@ func (r *rig) waitRegistered(b *Bridge) {
 		b.mu.Unlock()
 		st, _ := b.devs.get(r.cfg.Devices[0])
 		// Every deployment of every device, not just the first one upserted.
-		if n >= len(flowDefs)*len(b.cfg.Devices) && (r.agentC == nil || st.Availability == "online" && st.State.Connected) {
+		if n >= len(flowDefs)*len(b.cfg.Devices) && (r.agentC == nil || st.Availability == contract.Online && st.State.Connected) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

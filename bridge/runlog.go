@@ -10,7 +10,7 @@ import (
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 )
 
-// logShipper sends every run's log lines to Prefect (§9) from one goroutine,
+// logShipper sends every run's log lines to Prefect (docs/prefect.md §9) from one goroutine,
 // in batches: many runs at once cost one request per batch, not one per
 // line, which matters on a Prefect server backed by SQLite (its single
 // writer lock is the bottleneck). A slow log call never delays a run.
@@ -77,8 +77,8 @@ type runLog struct {
 	ship  *logShipper
 }
 
-func (b *Bridge) newRunLog(runID string) *runLog {
-	return &runLog{runID: runID, log: b.log.With().Str("flow_run", runID).Logger(), ship: b.ship}
+func newRunLog(log zerolog.Logger, ship *logShipper, runID string) *runLog {
+	return &runLog{runID: runID, log: log.With().Str("flow_run", runID).Logger(), ship: ship}
 }
 
 func (rl *runLog) Infof(format string, a ...any)  { rl.add(prefect.LevelInfo, format, a...) }

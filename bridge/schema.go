@@ -7,7 +7,7 @@ import (
 )
 
 // prefectSchema is the parameter_openapi_schema shape Prefect's own Python
-// client produces (§8 "Parameter schema the UI renders"): an object with
+// client produces (docs/prefect.md §8 "Parameter schema the UI renders"): an object with
 // titled, positioned properties. The properties are the agent's own schema
 // (the catalogue it validates with), renamed to the upstream parameter names,
 // so Prefect refuses what the agent would refuse before a run is created.

@@ -25,16 +25,16 @@ type Config struct {
 	// APIURL is the PREFECT_API_URL value, e.g. http://127.0.0.1:4200/api or
 	// https://api.prefect.cloud/api/accounts/<a>/workspaces/<w>.
 	APIURL string
-	// APIKey is sent as "Authorization: Bearer" (Prefect Cloud, §11).
+	// APIKey is sent as "Authorization: Bearer" (Prefect Cloud, docs/prefect.md §11).
 	APIKey string
 	// AuthString "user:pass" is sent as HTTP Basic auth (self-hosted server
-	// with PREFECT_SERVER_API_AUTH_STRING, §11). APIKey wins if both are set,
+	// with PREFECT_SERVER_API_AUTH_STRING, docs/prefect.md §11). APIKey wins if both are set,
 	// as in Prefect's own client.
 	AuthString string
 	// HTTPClient defaults to a client with no overall timeout (Timeout below is
 	// applied per attempt through the request context).
 	HTTPClient *http.Client
-	// UserAgent must not impersonate prefect/3.4.11+ (§11): the server would
+	// UserAgent must not impersonate prefect/3.4.11+ (docs/prefect.md §11): the server would
 	// then expect concurrency-lease renewal from us.
 	UserAgent string
 	// Timeout bounds one HTTP attempt. Zero means DefaultTimeout.
@@ -92,7 +92,7 @@ func ConfigFromEnviron(environ []string) Config {
 type Client struct {
 	base     *url.URL // ends without a slash; paths are appended
 	authz    string   // full Authorization header value, or ""
-	wsToken  string   // token for the events websocket auth message (§10)
+	wsToken  string   // token for the events websocket auth message (docs/prefect.md §10)
 	hc       *http.Client
 	ua       string
 	timeout  time.Duration

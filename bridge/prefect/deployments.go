@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// DeploymentSpec describes a deployment to upsert (DeploymentCreate, §8).
+// DeploymentSpec describes a deployment to upsert (DeploymentCreate, docs/prefect.md §8).
 type DeploymentSpec struct {
 	Name          string
 	FlowID        string
@@ -30,7 +30,7 @@ type DeploymentSpec struct {
 	EnforceParameterSchema bool
 	Schedules              []Schedule
 	// ConcurrencyLimit > 0 limits concurrently running runs of this deployment,
-	// enforced at PENDING (§12). CollisionStrategy is "ENQUEUE" (default) or
+	// enforced at PENDING (docs/prefect.md §12). CollisionStrategy is "ENQUEUE" (default) or
 	// "CANCEL_NEW".
 	ConcurrencyLimit  int
 	CollisionStrategy string
@@ -120,7 +120,7 @@ func rawJSON(v any, whenNil string) (json.RawMessage, error) {
 
 // UpsertDeployment creates or updates the deployment (flow_id, name). An
 // update replaces schedules and deletes the deployment's not-yet-started
-// auto-scheduled runs; runs created by run_deployment are kept (§8).
+// auto-scheduled runs; runs created by run_deployment are kept (docs/prefect.md §8).
 func (c *Client) UpsertDeployment(ctx context.Context, s DeploymentSpec) (*Deployment, error) {
 	if s.Name == "" || s.FlowID == "" {
 		return nil, errors.New("prefect: deployment needs a Name and a FlowID")
@@ -187,7 +187,7 @@ type FlowRunCreate struct {
 }
 
 // CreateFlowRun creates a run of a deployment, like run_deployment or the UI's
-// Run button. With enforce_parameter_schema, bad parameters are a 409 (§8).
+// Run button. With enforce_parameter_schema, bad parameters are a 409 (docs/prefect.md §8).
 func (c *Client) CreateFlowRun(ctx context.Context, deploymentID string, r FlowRunCreate) (*FlowRun, error) {
 	params, err := rawJSON(r.Parameters, "{}")
 	if err != nil {

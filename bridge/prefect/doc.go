@@ -3,17 +3,17 @@
 // report their states and logs, and be woken up by the events websocket.
 //
 // Every wire fact here was checked against Prefect's server source (3.4) and is
-// recorded, with its source path, in /work/shared/prefect-api.md; section
-// numbers in comments ("§4") refer to that note.
+// recorded, with its source path, in docs/prefect.md; comments cite its
+// sections as "docs/prefect.md §4".
 //
 // # Request bodies
 //
-// Prefect's action models are pydantic extra="forbid" (§14.2): any unknown key
+// Prefect's action models are pydantic extra="forbid" (docs/prefect.md §14.2): any unknown key
 // is a 422. The request structs in this package therefore carry only fields the
 // server accepts, all with omitempty where Prefect has a default. Responses are
 // decoded leniently: unknown fields are ignored, because newer servers add them.
 //
-// # Result data contract (§7)
+// # Result data contract (docs/prefect.md §7)
 //
 // Python callers do run_deployment(...).state.result(). For a COMPLETED state,
 // Prefect's client returns state.data unchanged unless it looks like persisted
@@ -30,5 +30,5 @@
 // returned as-is by result(), so Completed accepts any JSON value except null.
 // FAILED and CRASHED states must carry data=null and the human message in
 // State.Message: a dict there makes result() raise TypeError instead of
-// FailedRun(message) (§7 "Failure side"); Failed and Crashed enforce that.
+// FailedRun(message) (docs/prefect.md §7 "Failure side"); Failed and Crashed enforce that.
 package prefect

@@ -42,7 +42,7 @@ func StatusOf(err error) int {
 func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound }
 
 // IsConflict reports whether err is a 409 from Prefect (duplicate name, or a
-// parameter refused by the deployment's schema, §8).
+// parameter refused by the deployment's schema, docs/prefect.md §8).
 func IsConflict(err error) bool { return StatusOf(err) == http.StatusConflict }
 
 // ErrResponseTooLarge is returned when a body exceeds Config.MaxResponseBytes.

@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Event is one Prefect event from the events websocket (§10). For flow-run
+// Event is one Prefect event from the events websocket (docs/prefect.md §10). For flow-run
 // state changes, Event is "prefect.flow-run.<StateName>".
 type Event struct {
 	ID       string            `json:"id"`
@@ -87,7 +87,7 @@ type SubscribeOptions struct {
 // Subscribe streams events matching opts.Filter until ctx is done, then closes
 // the channel. It reconnects forever with exponential backoff. Events are a
 // wake-up hint only: at-least-once, possibly late, possibly repeated after a
-// reconnect; the authority is always the REST API (§10).
+// reconnect; the authority is always the REST API (docs/prefect.md §10).
 func (c *Client) Subscribe(ctx context.Context, opts SubscribeOptions) <-chan Event {
 	out := make(chan Event, 64)
 	maxBackoff := opts.MaxBackoff
@@ -140,7 +140,7 @@ func (c *Client) eventsURL() string {
 // error. connected reports whether the server accepted the subscription.
 func (c *Client) streamEvents(ctx context.Context, opts SubscribeOptions, out chan<- Event) (connected bool, err error) {
 	dialer := websocket.Dialer{
-		Subprotocols:     []string{"prefect"}, // without it the server closes with 1002 (§10)
+		Subprotocols:     []string{"prefect"}, // without it the server closes with 1002 (docs/prefect.md §10)
 		HandshakeTimeout: c.timeout,
 		Proxy:            http.ProxyFromEnvironment,
 	}

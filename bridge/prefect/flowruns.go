@@ -15,7 +15,7 @@ func (c *Client) ReadFlowRun(ctx context.Context, id string) (*FlowRun, error) {
 }
 
 // FlowRunPatch is the part of FlowRunUpdate (extra="forbid") a worker sets;
-// nil fields are not sent and so left unchanged by the server (§4).
+// nil fields are not sent and so left unchanged by the server (docs/prefect.md §4).
 type FlowRunPatch struct {
 	// InfrastructurePID tells the UI and a restarted bridge who runs it,
 	// e.g. "bridge-1/<command id>".

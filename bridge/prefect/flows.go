@@ -7,7 +7,7 @@ import (
 )
 
 // UpsertFlow creates the flow or returns the existing one with that name
-// (POST /flows/ answers 200 with the existing flow, §8).
+// (POST /flows/ answers 200 with the existing flow, docs/prefect.md §8).
 func (c *Client) UpsertFlow(ctx context.Context, name string, tags []string) (*Flow, error) {
 	if tags == nil {
 		tags = []string{}

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Python logging levels, which Prefect stores as ints (§9).
+// Python logging levels, which Prefect stores as ints (docs/prefect.md §9).
 const (
 	LevelDebug    = 10
 	LevelInfo     = 20
@@ -15,7 +15,7 @@ const (
 )
 
 // Log is one flow-run log line. The wire shape is Prefect's LogCreate
-// (extra="forbid"): in particular no worker_id, which only Cloud accepts (§9).
+// (extra="forbid"): in particular no worker_id, which only Cloud accepts (docs/prefect.md §9).
 type Log struct {
 	Name      string    `json:"name"`
 	Level     int       `json:"level"`

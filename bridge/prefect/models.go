@@ -6,9 +6,9 @@ import (
 )
 
 // Response models. They hold the fields a worker uses; every other field the
-// server sends is ignored by the decoder (§14.2).
+// server sends is ignored by the decoder (docs/prefect.md §14.2).
 
-// StateType is Prefect's state type enum (§4).
+// StateType is Prefect's state type enum (docs/prefect.md §4).
 type StateType string
 
 const (
@@ -40,7 +40,7 @@ type StateDetails struct {
 	CacheKey      string     `json:"cache_key,omitempty"`
 	PauseTimeout  *time.Time `json:"pause_timeout,omitempty"`
 	// DeploymentConcurrencyLeaseID is set by the server when a deployment
-	// concurrency slot was taken at PENDING (§12).
+	// concurrency slot was taken at PENDING (docs/prefect.md §12).
 	DeploymentConcurrencyLeaseID string `json:"deployment_concurrency_lease_id,omitempty"`
 }
 
@@ -55,7 +55,7 @@ type State struct {
 	StateDetails StateDetails    `json:"state_details"`
 }
 
-// EmpiricalPolicy is a flow run's retry policy (§5). Pointers distinguish
+// EmpiricalPolicy is a flow run's retry policy (docs/prefect.md §5). Pointers distinguish
 // "unset" (null) from zero, which Prefect treats differently.
 type EmpiricalPolicy struct {
 	Retries    *int     `json:"retries,omitempty"`
@@ -65,7 +65,7 @@ type EmpiricalPolicy struct {
 	Resuming   *bool    `json:"resuming,omitempty"`
 }
 
-// FlowRun is the subset of Prefect's FlowRun a worker needs (§3).
+// FlowRun is the subset of Prefect's FlowRun a worker needs (docs/prefect.md §3).
 type FlowRun struct {
 	ID                     string          `json:"id"`
 	Name                   string          `json:"name"`
@@ -91,7 +91,7 @@ type FlowRun struct {
 	EndTime                *time.Time      `json:"end_time"`
 }
 
-// WorkPool is a Prefect work pool (§1).
+// WorkPool is a Prefect work pool (docs/prefect.md §1).
 type WorkPool struct {
 	ID               string          `json:"id"`
 	Name             string          `json:"name"`
@@ -105,7 +105,7 @@ type WorkPool struct {
 	Created          time.Time       `json:"created"`
 }
 
-// Worker is a row of POST /work_pools/{pool}/workers/filter (§2).
+// Worker is a row of POST /work_pools/{pool}/workers/filter (docs/prefect.md §2).
 type Worker struct {
 	ID                       string     `json:"id"`
 	Name                     string     `json:"name"`
@@ -115,7 +115,7 @@ type Worker struct {
 	Status                   string     `json:"status"` // ONLINE | OFFLINE
 }
 
-// Flow is a Prefect flow (§8).
+// Flow is a Prefect flow (docs/prefect.md §8).
 type Flow struct {
 	ID   string   `json:"id"`
 	Name string   `json:"name"`
@@ -146,7 +146,7 @@ type Deployment struct {
 	Updated time.Time `json:"updated"`
 }
 
-// ScheduledRun is one item of get_scheduled_flow_runs (§3).
+// ScheduledRun is one item of get_scheduled_flow_runs (docs/prefect.md §3).
 type ScheduledRun struct {
 	WorkPoolID  string  `json:"work_pool_id"`
 	WorkQueueID string  `json:"work_queue_id"`

@@ -10,7 +10,7 @@ import (
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 )
 
-// The contract the bridge relies on (package doc, §7): what the worker puts as
+// The contract the bridge relies on (package doc, docs/prefect.md §7): what the worker puts as
 // COMPLETED data is exactly what run_deployment(...).state.result() returns in
 // Python, and a FAILED run raises FailedRun carrying the state message.
 func TestPythonRunDeploymentSeesResult(t *testing.T) {

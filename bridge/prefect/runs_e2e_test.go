@@ -93,7 +93,7 @@ func TestRetryPolicyPatchAndFilter(t *testing.T) {
 	if err := c.PatchFlowRun(ctx, a.ID, prefect.FlowRunPatch{EmpiricalPolicy: &prefect.EmpiricalPolicy{Retries: &retries, RetryDelay: &delay}}); err != nil {
 		t.Fatal(err)
 	}
-	// FAILED with retries left is turned into AwaitingRetry by the server (§5).
+	// FAILED with retries left is turned into AwaitingRetry by the server (docs/prefect.md §5).
 	r, err := c.ProposeState(ctx, a.ID, prefect.Failed("servo timeout"))
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 // SetFlowRunState proposes s for run id once (POST /flow_runs/{id}/set_state).
 // If s has no transition id, one is generated, so the HTTP retries inside this
 // call are idempotent: the server REJECTs a repeated transition_id with the
-// state it already holds (PreventDuplicateTransitions, §4).
+// state it already holds (PreventDuplicateTransitions, docs/prefect.md §4).
 func (c *Client) SetFlowRunState(ctx context.Context, id string, s StateCreate, force bool) (*OrchestrationResult, error) {
 	if s.StateDetails.TransitionID == "" {
 		s.StateDetails.TransitionID = newUUID()
@@ -50,7 +50,7 @@ const maxWait = 10 * time.Minute
 // ProposeState proposes s and obeys WAIT by sleeping delay_seconds (ctx-aware)
 // and proposing again with a fresh transition id, like Prefect's own
 // propose_state. It returns the first ACCEPT, REJECT or ABORT result; the
-// caller must act on result.Status and result.State (§15).
+// caller must act on result.Status and result.State (docs/prefect.md §15).
 func (c *Client) ProposeState(ctx context.Context, id string, s StateCreate) (*OrchestrationResult, error) {
 	waits := 0
 	for {

@@ -10,7 +10,7 @@ import (
 )
 
 // StateCreate is the body of a state proposal. Prefect's StateCreate is
-// extra="forbid" (§4): only these five fields may be sent; timestamp or id get
+// extra="forbid" (docs/prefect.md §4): only these five fields may be sent; timestamp or id get
 // a 422.
 type StateCreate struct {
 	Type         StateType          `json:"type"`
@@ -28,13 +28,13 @@ type StateDetailsCreate struct {
 
 // Pending is the claim proposal. The name must be exactly "Pending": newer
 // servers allow PENDING->PENDING for other names, which would break the
-// two-workers race protection (§4 "Two workers racing").
+// two-workers race protection (docs/prefect.md §4 "Two workers racing").
 func Pending() StateCreate { return StateCreate{Type: StatePending, Name: "Pending"} }
 
 // Running marks the start of execution; the server increments run_count.
 func Running() StateCreate { return StateCreate{Type: StateRunning, Name: "Running"} }
 
-// Cancelling asks the worker that owns a run to stop it (what the UI sends, §6).
+// Cancelling asks the worker that owns a run to stop it (what the UI sends, docs/prefect.md §6).
 func Cancelling(msg string) StateCreate {
 	return StateCreate{Type: StateCancelling, Name: "Cancelling", Message: msg}
 }
@@ -45,13 +45,13 @@ func Cancelled(msg string) StateCreate {
 }
 
 // Failed ends a run with a device or validation error. data stays null so that
-// Python's state.result() raises FailedRun(msg), not TypeError (§7).
+// Python's state.result() raises FailedRun(msg), not TypeError (docs/prefect.md §7).
 func Failed(msg string) StateCreate {
 	return StateCreate{Type: StateFailed, Name: "Failed", Message: msg}
 }
 
 // Crashed ends a run whose infrastructure failed (broker, agent offline, no
-// reply). Never retried by the server (§6).
+// reply). Never retried by the server (docs/prefect.md §6).
 func Crashed(msg string) StateCreate {
 	return StateCreate{Type: StateCrashed, Name: "Crashed", Message: msg}
 }
@@ -61,7 +61,7 @@ func Crashed(msg string) StateCreate {
 var ErrReservedResultKey = errors.New("prefect: result data uses a reserved top-level key")
 
 // reservedResultKeys are the top-level keys that change how Prefect treats a
-// result dict (§7, §14.5).
+// result dict (docs/prefect.md §7, §14.5).
 var reservedResultKeys = []string{"storage_key", "type", "artifact_key", "artifact_type", "artifact_description"}
 
 // Completed builds a COMPLETED proposal whose data Python's state.result()
@@ -107,7 +107,7 @@ func CheckResultData(raw json.RawMessage) error {
 	return nil
 }
 
-// OrchestrationStatus is Prefect's verdict on a proposal (§4).
+// OrchestrationStatus is Prefect's verdict on a proposal (docs/prefect.md §4).
 type OrchestrationStatus string
 
 const (
@@ -128,7 +128,7 @@ type OrchestrationDetails struct {
 // OrchestrationResult is the answer to set_state. State is what the run is in
 // now: on REJECT it is the state the server chose instead of the proposal (for
 // example AwaitingRetry or the unchanged Cancelling state); on ABORT it may be
-// nil. Callers act on Status and State, never on what they proposed (§15).
+// nil. Callers act on Status and State, never on what they proposed (docs/prefect.md §15).
 type OrchestrationResult struct {
 	Status  OrchestrationStatus  `json:"status"`
 	Details OrchestrationDetails `json:"details"`

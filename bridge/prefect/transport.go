@@ -98,7 +98,7 @@ func (cl *Client) once(ctx context.Context, c call, payload []byte) (*http.Respo
 }
 
 // decode fills c.out from a 2xx body. Unknown fields are ignored on purpose:
-// newer Prefect servers add response fields (§14.2).
+// newer Prefect servers add response fields (docs/prefect.md §14.2).
 func (cl *Client) decode(c call, body []byte) error {
 	if c.out == nil {
 		return nil

@@ -11,7 +11,7 @@ import (
 )
 
 // ErrReservedPoolName: the server answers 403 for pool names beginning with
-// "prefect" in any case (§1); we refuse them before sending.
+// "prefect" in any case (docs/prefect.md §1); we refuse them before sending.
 var ErrReservedPoolName = errors.New(`prefect: work pool names starting with "prefect" are reserved by Prefect; choose another name (default plate-resort-pool)`)
 
 // workPoolCreate is Prefect's WorkPoolCreate (extra="forbid").
@@ -24,7 +24,7 @@ type workPoolCreate struct {
 
 // EnsureWorkPool creates the pool or, if it exists (409), reads it back. It
 // does not change an existing pool: its type, paused flag and limits belong to
-// whoever administers Prefect. An empty base job template is valid (§1).
+// whoever administers Prefect. An empty base job template is valid (docs/prefect.md §1).
 func (c *Client) EnsureWorkPool(ctx context.Context, name, poolType, description string) (*WorkPool, error) {
 	if err := checkPoolName(name); err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func checkPoolName(name string) error {
 }
 
 // checkWorkerName keeps worker names in the shape Python's worker enforces
-// (no '/' or '%', §2), so they render and filter correctly in the UI.
+// (no '/' or '%', docs/prefect.md §2), so they render and filter correctly in the UI.
 func checkWorkerName(name string) error {
 	if name == "" || strings.ContainsAny(name, "/%") {
 		return fmt.Errorf("prefect: worker name %q must be non-empty and contain no '/' or '%%'", name)
@@ -71,7 +71,7 @@ func checkWorkerName(name string) error {
 }
 
 // WorkerHeartbeat marks worker ONLINE in pool and flips a NOT_READY pool to
-// READY (§2). Send it at least every interval; the foreman marks the worker
+// READY (docs/prefect.md §2). Send it at least every interval; the foreman marks the worker
 // OFFLINE after 3 missed intervals.
 func (c *Client) WorkerHeartbeat(ctx context.Context, pool, worker string, interval time.Duration) error {
 	if err := checkWorkerName(worker); err != nil {
@@ -92,12 +92,12 @@ func (c *Client) FilterWorkers(ctx context.Context, pool string) ([]Worker, erro
 	return ws, err
 }
 
-// MaxScheduledRunsLimit is PREFECT_API_DEFAULT_LIMIT; larger limits get 422 (§3).
+// MaxScheduledRunsLimit is PREFECT_API_DEFAULT_LIMIT; larger limits get 422 (docs/prefect.md §3).
 const MaxScheduledRunsLimit = 200
 
 // GetScheduledFlowRuns polls the pool for SCHEDULED runs due before `before`
 // (zero: no bound). queues nil means every queue of the pool. The poll also
-// keeps the queues and deployments READY in the UI (§3); it is not a claim.
+// keeps the queues and deployments READY in the UI (docs/prefect.md §3); it is not a claim.
 func (c *Client) GetScheduledFlowRuns(ctx context.Context, pool string, queues []string, before time.Time, limit int) ([]ScheduledRun, error) {
 	if limit <= 0 || limit > MaxScheduledRunsLimit {
 		limit = MaxScheduledRunsLimit

@@ -45,6 +45,7 @@ func runBridge(ctx context.Context, args []string) error {
 	if err := config.Load(config.Source{Path: *path, Flags: fs}, &cfg); err != nil {
 		return err
 	}
+	cfg.WithPrefectEnv(os.Environ())
 	log, err := logging.New(cfg.Log, os.Stderr)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/plate-resort/plate-resort/agent"
+	"github.com/plate-resort/plate-resort/bridge"
 	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/internal/config"
 )
@@ -83,5 +84,35 @@ func TestConfigRefusesUnknownAndWrongTypes(t *testing.T) {
 	}
 	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "queue_size") {
 		t.Errorf("queue_size 0: %v", err)
+	}
+}
+
+// PREFECT_API_URL (and key, auth string) reach the bridge whether or not a
+// config file is given: the example files' explicit empty api_url must not
+// beat the environment, for `bridge -c configs/bridge.yaml` and for `up`.
+func TestPrefectEnvBeatsEmptyFileValues(t *testing.T) {
+	env := []string{"PREFECT_API_URL=http://127.0.0.1:4200/api", "PREFECT_API_AUTH_STRING=u:p", "PREFECT_API_KEY=k"}
+	root := filepath.Join("..", "..", "configs")
+	b := bridge.Defaults()
+	if err := config.Load(config.Source{Path: filepath.Join(root, "bridge.yaml"), Environ: []string{}}, &b); err != nil {
+		t.Fatal(err)
+	}
+	b.WithPrefectEnv(env)
+	if b.Prefect.APIURL != "http://127.0.0.1:4200/api" || b.Prefect.AuthString != "u:p" || b.Prefect.APIKey != "k" {
+		t.Fatalf("bridge.yaml + PREFECT_*: %+v", b.Prefect)
+	}
+	u := upDefaults()
+	if err := config.Load(config.Source{Path: filepath.Join(root, "up.yaml"), Environ: []string{}}, &u); err != nil {
+		t.Fatal(err)
+	}
+	u.Bridge.WithPrefectEnv(env)
+	if bridgeNote(u.Bridge) == "" {
+		t.Fatal("up.yaml + PREFECT_API_URL: up would start no bridge")
+	}
+	// A value the file does set wins over the environment.
+	b.Prefect.APIURL = "http://prefect.lab:4200/api"
+	b.WithPrefectEnv(env)
+	if b.Prefect.APIURL != "http://prefect.lab:4200/api" {
+		t.Fatalf("file value overridden by the environment: %s", b.Prefect.APIURL)
 	}
 }

@@ -64,6 +64,7 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Bridge.WithPrefectEnv(os.Environ())
 
 	// Broker.
 	b, err := broker.New(cfg.Broker, log.With().Str("part", "broker").Logger().Level(zerolog.WarnLevel))

@@ -30,7 +30,8 @@ type Config struct {
 // mqtt.
 func (c Config) Check(bad func(key, format string, a ...any)) {
 	if _, _, err := Server(c.URL, c.CAFile); err != nil {
-		bad("mqtt.url", "%v", err)
+		// The parse error quotes the URL; never with its password.
+		bad("mqtt.url", "%s", strings.ReplaceAll(err.Error(), c.URL, Redact(c.URL)))
 	}
 	if len(c.ClientID) > 128 {
 		bad("mqtt.client_id", "longer than 128 characters")

@@ -64,8 +64,8 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// serverEnv is the fixed test configuration (settings names: §13 of
-// /work/shared/prefect-api.md, settings/models/server/*.py).
+// serverEnv is the fixed test configuration (settings names: docs/prefect.md
+// §13; Prefect's src/prefect/settings/models/server/*.py).
 func serverEnv(home string, port int, opts Options) []string {
 	env := []string{
 		"PREFECT_HOME=" + home,
