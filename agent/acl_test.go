@@ -52,9 +52,11 @@ func TestAgentUnderBrokerRolesAndPasswords(t *testing.T) {
 	if out, err := testenv.Run(t, 5*time.Second, "mosquitto_sub", append(as("viewer"), "-t", "homeassistant/button/resort-1/go_home/config", "-C", "1", "-W", "3")...); err != nil || !strings.Contains(out, "go_home") {
 		t.Fatalf("discovery not published under the agent ACL: %q %v", out, err)
 	}
-	// An operator's MQTT 5 request gets its reply on its own response topic.
+	// An operator's MQTT 5 request gets its reply on its own response topic
+	// (<prefix>/responses/<user>/<device>/..., the only place the broker
+	// lets this agent answer).
 	out, err := testenv.Run(t, 20*time.Second, "mosquitto_rr", append(as("alice"), "-t", "plate-resort/resort-1/cmd/activate_hotel",
-		"-e", "plate-resort/responses/alice/1", "-m", `{"hotel":"B","id":"acl-1"}`, "-W", "15")...)
+		"-e", "plate-resort/responses/alice/resort-1/1", "-m", `{"hotel":"B","id":"acl-1"}`, "-W", "15")...)
 	if err != nil || !strings.Contains(out, `"status":"ok"`) {
 		t.Fatalf("operator request: %q %v", out, err)
 	}

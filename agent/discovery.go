@@ -17,33 +17,33 @@ type haEntity struct {
 	config    map[string]any
 }
 
-func (a *Agent) discovery() []haEntity {
-	id := a.resort.Identity()
+func (t *telemetry) discovery() []haEntity {
+	id := t.resort.Identity()
 	model := "Dynamixel X-series carousel"
 	if id.Model != "" {
 		model = "carousel on " + id.Model
 	}
 	dev := map[string]any{
-		"identifiers":  []string{"plate-resort-" + a.cfg.Device},
-		"name":         "Plate resort " + a.cfg.Device,
+		"identifiers":  []string{"plate-resort-" + t.cfg.Device},
+		"name":         "Plate resort " + t.cfg.Device,
 		"manufacturer": "plate-resort",
 		"model":        model,
 		"sw_version":   version(),
 	}
-	hotels := a.resort.Config().Hotels
-	maxSpeed := a.resort.VelocityLimit()
+	hotels := t.resort.Config().Hotels
+	maxSpeed := t.resort.VelocityLimit()
 	if maxSpeed <= 0 {
 		maxSpeed = 1023
 	}
-	t := a.topics
+	tp := t.topics
 	base := func(name, object string) map[string]any {
 		return map[string]any{
 			"name":              name,
-			"unique_id":         a.cfg.Device + "_" + object,
-			"object_id":         a.cfg.Device + "_" + object,
+			"unique_id":         t.cfg.Device + "_" + object,
+			"object_id":         t.cfg.Device + "_" + object,
 			"device":            dev,
 			"origin":            map[string]any{"name": "plate-resort", "sw_version": version()},
-			"availability":      []map[string]any{{"topic": t.Availability()}},
+			"availability":      []map[string]any{{"topic": tp.Availability()}},
 			"availability_mode": "all",
 		}
 	}
@@ -53,56 +53,66 @@ func (a *Agent) discovery() []haEntity {
 		}
 		return m
 	}
-	return []haEntity{
+	// The select renders 'None' between hotels: HA's MQTT select ignores an
+	// empty value (it would keep showing the last hotel) and clears on None.
+	entities := []haEntity{
 		{"select", "hotel", with(base("Hotel", "hotel"),
-			"command_topic", t.Command(contract.ActivateHotel), "command_template", "{{ value }}",
-			"state_topic", t.State(), "value_template", "{{ value_json.active_hotel if value_json.active_hotel else '' }}",
+			"command_topic", tp.Command(contract.ActivateHotel), "command_template", "{{ value }}",
+			"state_topic", tp.State(), "value_template", "{{ value_json.active_hotel if value_json.active_hotel else 'None' }}",
 			"options", hotels, "icon", "mdi:rotate-3d-variant")},
 		{"sensor", "position", with(base("Position", "position"),
-			"state_topic", t.State(), "value_template", "{{ value_json.position_deg }}",
+			"state_topic", tp.State(), "value_template", "{{ value_json.position_deg }}",
 			"unit_of_measurement", "°", "state_class", "measurement", "icon", "mdi:angle-acute", "suggested_display_precision", 1)},
 		{"sensor", "temperature", with(base("Temperature", "temperature"),
-			"state_topic", t.Health(), "value_template", "{{ value_json.temperature_c }}",
+			"state_topic", tp.Health(), "value_template", "{{ value_json.temperature_c }}",
 			"device_class", "temperature", "unit_of_measurement", "°C", "state_class", "measurement", "entity_category", "diagnostic")},
 		{"sensor", "voltage", with(base("Voltage", "voltage"),
-			"state_topic", t.Health(), "value_template", "{{ value_json.voltage_v }}",
+			"state_topic", tp.Health(), "value_template", "{{ value_json.voltage_v }}",
 			"device_class", "voltage", "unit_of_measurement", "V", "state_class", "measurement", "entity_category", "diagnostic")},
 		{"sensor", "current", with(base("Current", "current"),
-			"state_topic", t.Health(), "value_template", "{{ value_json.current_ma }}",
+			"state_topic", tp.Health(), "value_template", "{{ value_json.current_ma }}",
 			"device_class", "current", "unit_of_measurement", "mA", "state_class", "measurement", "entity_category", "diagnostic")},
 		{"binary_sensor", "moving", with(base("Moving", "moving"),
-			"state_topic", t.State(), "value_template", "{{ 'ON' if value_json.moving else 'OFF' }}", "device_class", "moving")},
+			"state_topic", tp.State(), "value_template", "{{ 'ON' if value_json.moving else 'OFF' }}", "device_class", "moving")},
 		{"binary_sensor", "problem", with(base("Problem", "problem"),
-			"state_topic", t.Health(), "value_template", "{{ 'ON' if value_json.warnings | length > 0 else 'OFF' }}",
-			"json_attributes_topic", t.Health(), "json_attributes_template", "{{ {'warnings': value_json.warnings} | tojson }}",
+			"state_topic", tp.Health(), "value_template", "{{ 'ON' if value_json.warnings | length > 0 else 'OFF' }}",
+			"json_attributes_topic", tp.Health(), "json_attributes_template", "{{ {'warnings': value_json.warnings} | tojson }}",
 			"device_class", "problem", "entity_category", "diagnostic")},
 		{"binary_sensor", "estop", with(base("Emergency stop latched", "estop"),
-			"state_topic", t.State(), "value_template", "{{ 'ON' if value_json.estop else 'OFF' }}", "device_class", "safety")},
+			"state_topic", tp.State(), "value_template", "{{ 'ON' if value_json.estop else 'OFF' }}", "device_class", "safety")},
 		{"button", "emergency_stop", with(base("Emergency stop", "emergency_stop"),
-			"command_topic", t.Command(contract.EmergencyStop), "payload_press", "{}", "icon", "mdi:alert-octagon")},
+			"command_topic", tp.Command(contract.EmergencyStop), "payload_press", "{}", "icon", "mdi:alert-octagon")},
 		{"button", "go_home", with(base("Go home", "go_home"),
-			"command_topic", t.Command(contract.GoHome), "payload_press", "{}", "icon", "mdi:home")},
+			"command_topic", tp.Command(contract.GoHome), "payload_press", "{}", "icon", "mdi:home")},
 		{"button", "reset", with(base("Reset emergency stop", "reset"),
-			"command_topic", t.Command(contract.Reset), "payload_press", "{}", "entity_category", "config")},
+			"command_topic", tp.Command(contract.Reset), "payload_press", "{}", "entity_category", "config")},
 		{"number", "speed", with(base("Speed", "speed"),
-			"command_topic", t.Command(contract.SetSpeed), "command_template", "{{ value | int }}",
-			"state_topic", t.State(), "value_template", "{{ value_json.speed }}",
+			"command_topic", tp.Command(contract.SetSpeed), "command_template", "{{ value | int }}",
+			"state_topic", tp.State(), "value_template", "{{ value_json.speed }}",
 			"min", 1, "max", maxSpeed, "step", 1, "mode", "box", "entity_category", "config")},
 	}
+	// The entity id: HA 2025.10+ takes default_entity_id and warns about an
+	// object_id sent without it (object_id alone stops working in 2026.4);
+	// older HA drops the unknown key and takes object_id. Both give
+	// <domain>.<device>_<object>.
+	for _, e := range entities {
+		e.config["default_entity_id"] = e.component + "." + t.cfg.Device + "_" + e.object
+	}
+	return entities
 }
 
 // DiscoveryTopic is the config topic of one entity.
-func (a *Agent) discoveryTopic(e haEntity) string {
-	return contract.HADiscovery(a.cfg.HomeAssistant.Prefix, e.component, a.cfg.Device, e.object)
+func (t *telemetry) discoveryTopic(e haEntity) string {
+	return contract.HADiscovery(t.cfg.HomeAssistant.Prefix, e.component, t.cfg.Device, e.object)
 }
 
-func (a *Agent) publishDiscovery(ctx context.Context) {
-	for _, e := range a.discovery() {
+func (t *telemetry) publishDiscovery(ctx context.Context) {
+	for _, e := range t.discovery() {
 		payload, err := json.Marshal(e.config)
 		if err != nil {
-			a.log.Error().Err(err).Str("entity", e.object).Msg("discovery not encodable")
+			t.log.Error().Err(err).Str("entity", e.object).Msg("discovery not encodable")
 			continue
 		}
-		a.publish(ctx, a.discoveryTopic(e), payload, true)
+		t.publish(ctx, t.discoveryTopic(e), payload, true)
 	}
 }

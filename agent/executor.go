@@ -54,26 +54,35 @@ func (e *executor) submit(j *job) *contract.Error {
 	return nil
 }
 
-// next blocks until a job is available or ctx ends, and marks it running.
-func (e *executor) next(ctx context.Context) *job {
+// next blocks until a job is available or ctx ends. A job that expired
+// while it waited comes back with expired set and never runs (nor counts as
+// started, so dedupe forgets it). Any other is marked started and running
+// under the lock, before busy can hand it to telemetry, which reads started
+// from its own goroutine.
+func (e *executor) next(ctx context.Context) (j *job, expired bool) {
 	for {
 		if ctx.Err() != nil {
-			return nil // shutting down: nothing new starts
+			return nil, false // shutting down: nothing new starts
 		}
 		e.mu.Lock()
 		if len(e.queue) > 0 {
 			j := e.queue[0]
 			e.queue = e.queue[1:]
-			e.running = j
+			now := time.Now()
+			expired := j.req.Expired(now)
+			if !expired {
+				j.started = now
+				e.running = j
+			}
 			e.mu.Unlock()
 			e.changed()
-			return j
+			return j, expired
 		}
 		e.mu.Unlock()
 		select {
 		case <-e.wake:
 		case <-ctx.Done():
-			return nil
+			return nil, false
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/rs/zerolog"
 )
 
 // outbound is one reply waiting to be published.
@@ -13,35 +14,48 @@ type outbound struct {
 	props   *paho.PublishProperties
 }
 
-// enqueue hands a reply to the publisher goroutine without waiting: the
-// dispatcher (which runs emergency stops) never blocks on a slow broker.
-func (a *Agent) enqueue(o outbound) {
+// outbox carries replies from the command service to the broker on a
+// goroutine of its own, in order: the dispatcher (which runs emergency
+// stops) never waits for a slow broker.
+type outbox struct {
+	log     zerolog.Logger
+	ch      chan outbound
+	publish func(ctx context.Context, topic string, payload []byte, retain bool, props *paho.PublishProperties)
+	dropped func() // counts a reply dropped for a full queue
+}
+
+func newOutbox(log zerolog.Logger, publish func(context.Context, string, []byte, bool, *paho.PublishProperties), dropped func()) *outbox {
+	return &outbox{log: log, ch: make(chan outbound, 1024), publish: publish, dropped: dropped}
+}
+
+// send queues a reply without waiting.
+func (o *outbox) send(m outbound) {
 	select {
-	case a.outbox <- o:
+	case o.ch <- m:
 	default:
-		a.dropped.Add(1)
-		a.log.Error().Str("topic", o.topic).Msg("reply queue full; reply dropped")
+		o.dropped()
+		o.log.Error().Str("topic", m.topic).Msg("reply queue full; reply dropped")
 	}
 }
 
-// publishLoop publishes queued replies in order.
-func (a *Agent) publishLoop(ctx context.Context) {
+// run publishes queued replies in order until ctx ends.
+func (o *outbox) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case o := <-a.outbox:
-			a.publishProps(ctx, o.topic, o.payload, false, o.props)
+		case m := <-o.ch:
+			o.publish(ctx, m.topic, m.payload, false, m.props)
 		}
 	}
 }
 
-// drainOutbox publishes what is still queued (shutdown).
-func (a *Agent) drainOutbox(ctx context.Context) {
+// drain publishes what is still queued (shutdown).
+func (o *outbox) drain(ctx context.Context) {
 	for {
 		select {
-		case o := <-a.outbox:
-			a.publishProps(ctx, o.topic, o.payload, false, o.props)
+		case m := <-o.ch:
+			o.publish(ctx, m.topic, m.payload, false, m.props)
 		default:
 			return
 		}

@@ -36,7 +36,7 @@ func serialLink(l resort.Link) contract.SerialLink {
 	return contract.SerialLink{
 		Port: l.Port, Baudrate: l.Baudrate, Connected: l.Connected, LatencyMS: l.LatencyMS,
 		Stats: contract.LinkStats{Transactions: s.Transactions, Errors: s.Errors, Timeouts: s.Timeouts,
-			Corrupt: s.Corrupt, Retries: s.Retries, Reconnects: s.Reconnects},
+			Corrupt: s.Corrupt, Retries: s.Retries, Reconnects: s.Reconnects, Stray: s.Stray},
 	}
 }
 

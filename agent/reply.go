@@ -1,60 +1,86 @@
 package agent
 
 import (
-	"context"
-	"errors"
+	"encoding/json"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/plate-resort/plate-resort/contract"
-	"github.com/plate-resort/plate-resort/driver/resort"
 )
 
-// Why a running command's context was cancelled.
-var (
-	errCauseEStop    = errors.New("interrupted by emergency stop")
-	errCauseCancel   = errors.New("cancelled")
-	errCauseStop     = errors.New("stopped by a stop command")
-	errCauseShutdown = errors.New("agent shutting down")
-)
-
-// toError maps an error from the driver or the executor to the contract's
-// error codes, with a message a person can act on.
-func toError(ctx context.Context, err error) *contract.Error {
-	if err == nil {
-		return nil
+// finish builds the reply, stores it for dedupe and sends it to the caller
+// and to anyone who repeated the id meanwhile.
+func (s *service) finish(j *job, result any, e *contract.Error) {
+	r := contract.Reply{Command: j.req.Command, Status: contract.StatusOK, Error: e, ReceivedAt: j.received.UTC(), FinishedAt: time.Now().UTC()}
+	if result != nil {
+		raw, err := json.Marshal(result)
+		if err != nil {
+			raw, e = nil, contract.Errorf(contract.CodeInternal, "result not encodable: %v", err)
+			r.Error = e
+		}
+		r.Result = raw
 	}
-	var ce *contract.Error
-	if errors.As(err, &ce) {
-		return ce
+	if j.req.ID != "" {
+		r.ID = idPtr(j.req.ID)
 	}
-	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-		switch {
-		case errors.Is(cause, errCauseEStop):
-			return contract.Errorf(contract.CodeEStopped, "interrupted by emergency stop; torque is off and the e-stop is latched: send reset before moving again")
-		case errors.Is(cause, errCauseCancel):
-			return contract.Errorf(contract.CodeCancelled, "cancelled; the carousel holds its position")
-		case errors.Is(cause, errCauseStop):
-			return contract.Errorf(contract.CodeCancelled, "stopped by a stop command; the carousel holds its position")
-		case errors.Is(cause, errCauseShutdown):
-			return contract.Errorf(contract.CodeCancelled, "agent shutting down; the carousel holds its position")
+	if e != nil {
+		r.Status = contract.StatusError
+	}
+	if !j.started.IsZero() {
+		st := j.started.UTC()
+		r.StartedAt = &st
+	}
+	s.counters.count(e)
+	s.sendReply(j.dest, r, true)
+	if j.req.ID != "" && j.req.Spec != nil {
+		// A command that never started (queue_full, expired, cancelled or
+		// dropped before running) is forgotten, so resending it with the
+		// same id runs it; only executed commands are remembered.
+		for _, d := range s.dd.finish(j.req.ID, r, !j.started.IsZero(), time.Now()) {
+			dup := r
+			dup.Duplicate = true
+			s.sendReply(d, dup, true)
 		}
 	}
-	switch {
-	case errors.Is(err, resort.ErrEStopLatched):
-		return contract.Errorf(contract.CodeEStopLatched, "emergency stop is latched: send reset (or connect) before moving")
-	case errors.Is(err, resort.ErrNotConnected):
-		return contract.Errorf(contract.CodeNotConnected, "servo not connected: send connect")
-	case errors.Is(err, resort.ErrDisconnected):
-		return contract.Errorf(contract.CodeNotConnected, "%v; the agent reopens the port by itself when the adapter is back (see health.serial)", err)
-	case errors.Is(err, resort.ErrInvalid):
-		return contract.Errorf(contract.CodeInvalidArg, "%v", err)
-	case errors.Is(err, resort.ErrHardware), resort.IsDeviceError(err):
-		return contract.Errorf(contract.CodeHardwareError, "%v", err)
-	case errors.Is(err, resort.ErrTimeout):
-		return contract.Errorf(contract.CodeTimeout, "%v", err)
-	case errors.Is(err, resort.ErrNoReply), errors.Is(err, resort.ErrCorrupt):
-		return contract.Errorf(contract.CodeSerialError, "%v", err)
-	case errors.Is(err, context.DeadlineExceeded):
-		return contract.Errorf(contract.CodeTimeout, "%v", err)
-	}
-	return contract.Errorf(contract.CodeInternal, "%v", err)
+	s.notify.stateChanged()
 }
+
+// sendReply hands r to the outbox for <base>/reply/<command> (when common)
+// and for the caller's own response topic: the MQTT 5 Response Topic with
+// Correlation Data echoed, else the body's reply_to.
+func (s *service) sendReply(d destination, r contract.Reply, common bool) {
+	payload, err := json.Marshal(r)
+	if err != nil {
+		s.log.Error().Err(err).Str("command", r.Command).Msg("reply not encodable")
+		return
+	}
+	if r.Status == contract.StatusError {
+		s.log.Info().Str("command", r.Command).Str("code", string(r.Error.Code)).Str("message", r.Error.Message).Msg("command refused or failed")
+	}
+	name := r.Command
+	if _, ok := s.catalog().Lookup(name); !ok {
+		name = "_unknown" // never echo an arbitrary topic level back
+	}
+	// The caller's own topic first: that is who is waiting.
+	own := d.responseTopic
+	if own == "" {
+		own = d.replyTo
+	}
+	if own != "" {
+		if contract.ValidTopic(own) != nil || !replyAllowed(s.topics, own, s.cfg.HomeAssistant.Prefix) {
+			s.log.Warn().Str("topic", own).Msg("reply topic refused: it would overwrite telemetry or discovery; use <prefix>/responses/... or <base>/reply/...")
+		} else {
+			var props *paho.PublishProperties
+			if d.responseTopic != "" {
+				props = &paho.PublishProperties{CorrelationData: d.correlation, ContentType: "application/json"}
+			}
+			s.send(outbound{topic: own, payload: payload, props: props})
+		}
+	}
+	if common {
+		s.send(outbound{topic: s.topics.Reply(name), payload: payload})
+	}
+}
+
+func idPtr(s string) *string { return &s }

@@ -13,18 +13,16 @@ func isMove(cmd string) bool {
 	return cmd == contract.ActivateHotel || cmd == contract.GoHome || cmd == contract.MoveToAngle
 }
 
-func (a *Agent) snapshot() contract.State {
-	running, queued := a.exec.busy()
-	a.liveMu.Lock()
-	pos, target := a.livePos, a.target
-	a.liveMu.Unlock()
+func (t *telemetry) snapshot() contract.State {
+	running, queued := t.status.busy()
+	pos, target := t.live.read()
 	s := contract.State{
-		Connected: a.resort.Connected(), Torque: a.resort.Torque(), Speed: a.resort.Speed(),
-		EStop: a.resort.EStopped(), Queue: queued, Target: target,
+		Connected: t.resort.Connected(), Torque: t.resort.Torque(), Speed: t.resort.Speed(),
+		EStop: t.resort.EStopped(), Queue: queued, Target: target,
 	}
 	if pos != nil {
 		s.PositionDeg = ptr(degrees(*pos))
-		if h := a.resort.Config().HotelAt(*pos); h != "" {
+		if h := t.resort.Config().HotelAt(*pos); h != "" {
 			s.ActiveHotel = &h
 		}
 	}
@@ -42,40 +40,40 @@ func (a *Agent) snapshot() contract.State {
 // stateLoop publishes state on change, at MovingStateInterval while a move
 // runs (≥ 5 Hz), and re-reads an idle carousel's position every
 // StateInterval (someone may turn it by hand with torque off).
-func (a *Agent) stateLoop(ctx context.Context) {
-	fast := time.NewTicker(a.cfg.MovingStateInterval)
+func (t *telemetry) stateLoop(ctx context.Context) {
+	fast := time.NewTicker(t.cfg.MovingStateInterval)
 	defer fast.Stop()
-	idle := time.NewTicker(a.cfg.StateInterval)
+	idle := time.NewTicker(t.cfg.StateInterval)
 	defer idle.Stop()
 	var last []byte
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.stateKick:
+		case <-t.live.state:
 		case <-fast.C:
-			if s := a.snapshot(); !s.Moving {
+			if s := t.snapshot(); !s.Moving {
 				continue
 			}
 		case <-idle.C:
-			if r, _ := a.exec.busy(); r == nil && a.resort.Connected() {
+			if r, _ := t.status.busy(); r == nil && t.resort.Connected() {
 				rctx, cancel := context.WithTimeout(ctx, time.Second)
-				if pos, err := a.resort.Position(rctx); err == nil {
-					a.observe(pos, false)
+				if pos, err := t.resort.Position(rctx); err == nil {
+					t.live.observe(pos, false)
 				}
 				cancel()
 			}
 			continue
 		}
-		s := a.snapshot()
+		s := t.snapshot()
 		cmp, _ := json.Marshal(s)
-		force := a.forceState.Swap(false)
+		force := t.live.force.Swap(false)
 		if !force && !s.Moving && bytes.Equal(cmp, last) {
 			continue
 		}
 		last = cmp
 		s.UpdatedAt = time.Now().UTC().Format(time.RFC3339Nano)
 		payload, _ := json.Marshal(s)
-		a.publish(ctx, a.topics.State(), payload, true)
+		t.publish(ctx, t.topics.State(), payload, true)
 	}
 }

@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/plate-resort/plate-resort/contract"
+	"github.com/plate-resort/plate-resort/driver/xseries"
+)
+
+// live is what telemetry publishes from and is woken by: the last position
+// the driver read, the target of the current move, and the wake-ups the
+// other parts send when something changed. Every method returns at once, so
+// neither the driver's reads nor the command service wait for a publish.
+type live struct {
+	mu     sync.Mutex
+	pos    *xseries.Degrees
+	target *contract.Target
+
+	state    chan struct{} // state may have changed
+	health   chan struct{} // health may have changed
+	identity chan struct{} // the servo was (re)identified: info and discovery are stale
+	force    atomic.Bool   // publish the next state even if it did not change
+}
+
+func newLive() *live {
+	return &live{state: make(chan struct{}, 1), health: make(chan struct{}, 1), identity: make(chan struct{}, 1)}
+}
+
+// observe receives every position the driver reads. Whether the carousel
+// is moving comes from the executor (a move is running), not from here.
+func (l *live) observe(pos xseries.Degrees, _ bool) {
+	l.mu.Lock()
+	l.pos = &pos
+	l.mu.Unlock()
+	l.stateChanged()
+}
+
+// targetSet records where the move that starts now is going.
+func (l *live) targetSet(hotel string, angle xseries.Degrees) {
+	t := &contract.Target{Angle: float64(angle)}
+	if hotel != "" {
+		t.Hotel = &hotel
+	}
+	l.mu.Lock()
+	l.target = t
+	l.mu.Unlock()
+	l.stateChanged()
+}
+
+func (l *live) read() (*xseries.Degrees, *contract.Target) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pos, l.target
+}
+
+func (l *live) stateChanged()    { kick(l.state) }
+func (l *live) healthChanged()   { kick(l.health) }
+func (l *live) identityChanged() { kick(l.identity) }
+
+// republish makes state and health go out again, unchanged or not (a new
+// connection, Home Assistant back): retained values may have been lost.
+func (l *live) republish() {
+	l.force.Store(true)
+	kick(l.state)
+	kick(l.health)
+}
+
+// kick wakes a loop without blocking; wake-ups pending together merge.
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

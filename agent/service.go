@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plate-resort/plate-resort/contract"
+	"github.com/plate-resort/plate-resort/driver/resort"
+	"github.com/plate-resort/plate-resort/driver/xseries"
+)
+
+// notifier is what the service tells telemetry. Every call returns at once:
+// telemetry decides what to publish, on its own goroutines.
+type notifier interface {
+	stateChanged()
+	healthChanged()
+	identityChanged()
+	targetSet(hotel string, angle xseries.Degrees)
+}
+
+// serviceDeps are what the command service is given. Commands come in on
+// its inbox; replies leave through send. It never sees the MQTT client.
+type serviceDeps struct {
+	cfg      Config
+	log      zerolog.Logger
+	topics   contract.Topics
+	resort   *resort.Resort
+	send     func(outbound) // the session's outbox; never blocks
+	notify   notifier
+	counters *counters
+	health   func(context.Context) (contract.Health, error) // get_health, reboot
+	wish     *wish                                          // the serial connection connect/disconnect ask for
+}
+
+// service is the command service: catalogue, parsing, dedupe, expiry, the
+// executor queue, the handlers, the emergency-stop path and the replies.
+type service struct {
+	serviceDeps
+	inbox    chan inbound
+	cat      atomic.Pointer[contract.Catalog]
+	exec     *executor
+	dd       *dedupe
+	handlers map[string]handler
+}
+
+func newService(d serviceDeps) *service {
+	s := &service{serviceDeps: d, inbox: make(chan inbound, 256), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
+	s.exec = newExecutor(d.cfg.QueueSize, d.notify.stateChanged)
+	s.rebuildCatalog()
+	s.handlers = s.commandTable()
+	return s
+}
+
+// catalog is the command catalogue the service validates with.
+func (s *service) catalog() *contract.Catalog { return s.cat.Load() }
+
+// rebuildCatalog makes the catalogue from the configuration and what the
+// servo reported (its Velocity Limit bounds set_speed), so the schemas in
+// info, the Prefect forms and validation all show the real limits.
+func (s *service) rebuildCatalog() {
+	s.cat.Store(contract.New(contract.Options{Hotels: s.cfg.Resort.Hotels, MaxSpeed: s.resort.VelocityLimit(), Ports: s.cfg.Ports()}))
+}
+
+// servoIdentified follows a servo that (re)connected: the catalogue is
+// rebuilt first, then telemetry republishes what depends on the servo's
+// identity (model, velocity limit): info and Home Assistant discovery.
+func (s *service) servoIdentified() {
+	s.rebuildCatalog()
+	s.notify.identityChanged()
+}
+
+// busy returns the running command, if any, and the queue length.
+func (s *service) busy() (*job, int) { return s.exec.busy() }
+
+// shutdown ends command work: queued commands are answered cancelled and
+// the running one is interrupted with the shutdown cause, then given a
+// bounded time to hold its position and reply.
+func (s *service) shutdown() {
+	dropped, running := s.exec.interrupt(errCauseShutdown)
+	for _, j := range dropped {
+		s.replyErr(j, contract.Errorf(contract.CodeCancelled, "agent shutting down before this command ran"))
+	}
+	if running == nil {
+		return
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, _ := s.exec.busy(); r == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
