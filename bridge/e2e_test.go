@@ -198,16 +198,28 @@ func TestTwoBridgesOnOnePoolExecuteEachRunOnce(t *testing.T) {
 	r.startBridge(second)
 	const n = 6
 	before := r.servo.WriteCount(112) // Profile Velocity: one write per set_speed
-	var out []pyOutcome
+	type outcome struct {
+		pyOutcome
+		RunCount int      `json:"run_count"`
+		Pending  int      `json:"pending"`
+		Running  int      `json:"running"`
+		History  []string `json:"history"`
+	}
+	var out []outcome
+	// set-speed runs (counted at the servo), then get-position runs created
+	// 8 at a time, the burst in which both bridges once claimed and ran the
+	// same runs (two Pending states 2-10 ms apart, run_count 2).
 	r.python(pyRun+fmt.Sprintf(`
-import asyncio
 from prefect.client.orchestration import get_client
 import time
 runs = []
 for i in range(%d):
     runs.append(run_deployment("set-speed/set-speed", parameters={"speed": 100 + i}, timeout=0))
-    time.sleep(0.3)  # SQLite-backed Prefect wedges under a burst from two workers (see above)
 with get_client(sync_client=True) as c:
+    dep = c.read_deployment_by_name("get-position/get-position")
+    for burst in range(2):
+        runs += [c.create_flow_run_from_deployment(dep.id) for _ in range(8)]
+        time.sleep(1)
     out = []
     for fr in runs:
         for _ in range(600):
@@ -215,12 +227,22 @@ with get_client(sync_client=True) as c:
             if fr.state.is_final():
                 break
             time.sleep(0.1)
-        out.append(final(fr))
+        states = c.read_flow_run_states(fr.id)
+        o = final(fr)
+        o["run_count"] = fr.run_count
+        o["pending"] = sum(1 for s in states if s.type.value == "PENDING")
+        o["running"] = sum(1 for s in states if s.type.value == "RUNNING")
+        o["history"] = [f"{s.timestamp.isoformat()} {s.type.value} {s.name}: {s.message}" for s in states]
+        out.append(o)
 print(json.dumps(out))
 `, n), &out)
 	for _, o := range out {
 		if o.Type != "COMPLETED" {
 			t.Fatalf("run %s ended %s: %s", o.ID, o.Type, o.Message)
+		}
+		// Prefect's own history shows one execution: one claim, one start.
+		if o.RunCount != 1 || o.Pending != 1 || o.Running != 1 {
+			t.Errorf("run %s: run_count %d, %d Pending and %d Running states; want one execution:\n%s", o.ID, o.RunCount, o.Pending, o.Running, strings.Join(o.History, "\n"))
 		}
 	}
 	if got := r.servo.WriteCount(112) - before; got != n {

@@ -157,6 +157,14 @@ func (b *Bridge) heartbeatLoop(ctx context.Context) {
 	for {
 		hctx, cancel := context.WithTimeout(ctx, b.cfg.HeartbeatInterval)
 		err := b.pc.WorkerHeartbeat(hctx, b.cfg.WorkPool, b.cfg.WorkerName, b.cfg.HeartbeatInterval)
+		if err == nil {
+			// Who else serves this pool decides which runs are ours to
+			// claim (peers.go).
+			var ws []prefect.Worker
+			if ws, err = b.pc.FilterWorkers(hctx, b.cfg.WorkPool); err == nil {
+				b.runDeps.peers.update(ws)
+			}
+		}
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			b.log.Warn().Err(err).Msg("worker heartbeat failed")

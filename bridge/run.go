@@ -25,6 +25,7 @@ type runDeps struct {
 	devs  *devices      // retained availability, state and catalogue
 	slots proposalSlots // see proposalSlots
 	ship  *logShipper   // run logs to Prefect
+	peers *peers        // which bridge of the pool claims which run
 	log   zerolog.Logger
 	cfg   runConfig
 }
@@ -33,6 +34,7 @@ type runDeps struct {
 type runConfig struct {
 	Prefix           string
 	WorkerName       string
+	WorkPool         string
 	RunTimeout       time.Duration
 	AvailabilityWait time.Duration
 	CommandTimeout   TimeoutsConfig
@@ -40,7 +42,8 @@ type runConfig struct {
 
 func newRunDeps(cfg Config, log zerolog.Logger, pc *prefect.Client, req *requester, devs *devices, ship *logShipper) *runDeps {
 	return &runDeps{pc: pc, req: req, devs: devs, slots: make(proposalSlots, maxConcurrentProposals), ship: ship, log: log,
-		cfg: runConfig{Prefix: cfg.Prefix, WorkerName: cfg.WorkerName, RunTimeout: cfg.RunTimeout,
+		peers: newPeers(cfg.WorkerName, 2*cfg.HeartbeatInterval),
+		cfg: runConfig{Prefix: cfg.Prefix, WorkerName: cfg.WorkerName, WorkPool: cfg.WorkPool, RunTimeout: cfg.RunTimeout,
 			AvailabilityWait: cfg.AvailabilityWait, CommandTimeout: cfg.CommandTimeout}}
 }
 
@@ -148,6 +151,118 @@ func (r *run) execute(ctx context.Context, mode runMode) {
 	r.attempts(ctx, rctx)
 }
 
+// peersMaxAge is how old the pool's worker list may be when a claim
+// consults it.
+const peersMaxAge = 3 * time.Second
+
+// claimSettle is how long a claim waits before checking it was not also
+// given to another worker: longer than the few milliseconds seen between
+// two racing accepts, short against a run's total.
+const claimSettle = 60 * time.Millisecond
+
+// stillOurs reads the run after settle and reports whether its current
+// state is still the one Prefect gave us (by state id). When it is not,
+// another worker holds the run and this one sends nothing. A run that
+// cannot be read is not ours either: nothing is sent on a guess.
+func (r *run) stillOurs(ctx context.Context, stateID string, settle time.Duration) bool {
+	if settle > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(settle):
+		}
+	}
+	var fr *prefect.FlowRun
+	var err error
+	for try := 0; try < 3; try++ {
+		if fr, err = r.deps.pc.ReadFlowRun(ctx, r.fr.ID); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	switch {
+	case err != nil:
+		r.deps.log.Warn().Err(err).Str("flow_run", r.fr.ID).Msg("could not confirm the claim; nothing sent")
+		return false
+	case fr.State == nil || fr.State.ID != stateID:
+		now := "none"
+		if fr.State != nil {
+			now = fr.State.Name + ": " + fr.State.Message
+		}
+		r.deps.log.Info().Str("flow_run", r.fr.ID).Str("now", contract.Clip(now, 200)).Msg("another worker holds this run; leaving it to them")
+		return false
+	}
+	return true
+}
+
+// wonClaim reads the run's state history after claimSettle and reports
+// whether our Pending (stateID) is the first since the last SCHEDULED
+// state. Every claimer reads the same history, so exactly one wins.
+func (r *run) wonClaim(ctx context.Context, stateID string) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(claimSettle):
+	}
+	var states []prefect.State
+	var err error
+	for try := 0; try < 3; try++ {
+		if states, err = r.deps.pc.ReadFlowRunStates(ctx, r.fr.ID); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		r.deps.log.Warn().Err(err).Str("flow_run", r.fr.ID).Msg("could not confirm the claim; nothing sent")
+		return false
+	}
+	first := firstClaim(states)
+	if first == nil || first.ID != stateID || progressed(states) {
+		who := "nobody"
+		if first != nil {
+			who = first.Message
+		}
+		r.deps.log.Info().Str("flow_run", r.fr.ID).Str("winner", contract.Clip(who, 200)).Msg("another worker claimed this run first; leaving it to them")
+		return false
+	}
+	return true
+}
+
+// firstClaim is the earliest PENDING after the last SCHEDULED state
+// (Scheduled, Late, AwaitingRetry), or nil. Equal timestamps are ordered by
+// state id, so every reader picks the same one.
+func firstClaim(states []prefect.State) *prefect.State {
+	start := 0
+	for i, s := range states {
+		if s.Type == prefect.StateScheduled {
+			start = i + 1
+		}
+	}
+	var first *prefect.State
+	for i := start; i < len(states); i++ {
+		s := &states[i]
+		if s.Type != prefect.StatePending {
+			continue
+		}
+		if first == nil || s.Timestamp.Before(first.Timestamp) || (s.Timestamp.Equal(first.Timestamp) && s.ID < first.ID) {
+			first = s
+		}
+	}
+	return first
+}
+
+// progressed reports whether the run went past Pending since it was last
+// scheduled: another claimer got there first (its Pending may have been
+// committed after we read, but not its start).
+func progressed(states []prefect.State) bool {
+	for i := len(states) - 1; i >= 0 && states[i].Type != prefect.StateScheduled; i-- {
+		if states[i].Type != prefect.StatePending {
+			return true
+		}
+	}
+	return false
+}
+
 // claimMessage marks our Pending state, so a bridge that died between the
 // claim and setting infrastructure_pid still recognises the run as its own.
 func claimMessage(worker string) string { return "claimed by plate-resort bridge " + worker }
@@ -156,6 +271,16 @@ func claimMessage(worker string) string { return "claimed by plate-resort bridge
 // ours; ABORT means another worker won the race, REJECT a concurrency slot
 // or cancellation decided otherwise.
 func (r *run) claim(ctx context.Context) bool {
+	if r.deps.peers.stale(peersMaxAge) {
+		// A bridge that just joined the pool must be seen before runs are
+		// shared out, not one heartbeat later.
+		if ws, err := r.deps.pc.FilterWorkers(ctx, r.deps.cfg.WorkPool); err == nil {
+			r.deps.peers.update(ws)
+		}
+	}
+	if !r.deps.peers.mayClaim(r.fr.ID, due(r.fr), time.Now()) {
+		return false // another bridge of the pool is this run's (peers.go)
+	}
 	p := prefect.Pending()
 	p.Message = claimMessage(r.deps.cfg.WorkerName)
 	release := r.slot(ctx)
@@ -167,6 +292,15 @@ func (r *run) claim(ctx context.Context) bool {
 	}
 	if res.Status != prefect.Accept || res.State == nil || res.State.Type != prefect.StatePending {
 		r.deps.log.Debug().Str("flow_run", r.fr.ID).Str("status", string(res.Status)).Str("reason", res.Details.Reason).Msg("run not claimed")
+		return false
+	}
+	// Prefect accepts PENDING for a second worker even when the run is
+	// already Pending (seen on 3.8.8 with SQLite: two Pending states 6-80
+	// ms apart, both workers ran the flow, run_count 2; it even accepted
+	// the loser's RUNNING after Completed). So the workers agree through
+	// the history instead: the earliest Pending since the run was last
+	// scheduled wins; every other claimer backs off without sending.
+	if !r.wonClaim(ctx, res.State.ID) {
 		return false
 	}
 	pid := r.deps.cfg.WorkerName + "/" + r.fr.ID
@@ -195,6 +329,11 @@ func (r *run) toRunning(ctx, rctx context.Context) bool {
 		return false
 	}
 	if res.Status == prefect.Accept && res.State != nil && res.State.Type == prefect.StateRunning {
+		// The same check once more before anything reaches the device: a
+		// worker that raced us past the claim would show its own state.
+		if !r.stillOurs(rctx, res.State.ID, 0) {
+			return false
+		}
 		r.runCount++
 		return true
 	}

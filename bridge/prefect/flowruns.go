@@ -3,6 +3,7 @@ package prefect
 import (
 	"context"
 	"net/url"
+	"sort"
 )
 
 // ReadFlowRun returns the run or a 404 *APIError.
@@ -12,6 +13,18 @@ func (c *Client) ReadFlowRun(ctx context.Context, id string) (*FlowRun, error) {
 		return nil, err
 	}
 	return &fr, nil
+}
+
+// ReadFlowRunStates returns the state history of run id, oldest first
+// (GET /flow_run_states/?flow_run_id=, src/prefect/server/api/flow_run_states.py).
+func (c *Client) ReadFlowRunStates(ctx context.Context, id string) ([]State, error) {
+	var out []State
+	path := "/flow_run_states/?flow_run_id=" + url.QueryEscape(id)
+	if err := c.do(ctx, call{method: "GET", path: path, out: &out, idempotent: true}); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Timestamp.Before(out[j].Timestamp) })
+	return out, nil
 }
 
 // FlowRunPatch is the part of FlowRunUpdate (extra="forbid") a worker sets;
