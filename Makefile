@@ -6,11 +6,13 @@ BIN         := bin/plate-resort
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X github.com/plate-resort/plate-resort/internal/buildinfo.Version=$(VERSION)
 PREFECT_VENV ?= .cache/prefect-venv
+# Home Assistant Core for the e2e/homeassistant test (.ci/ha-venv.sh).
+HA_VENV     ?= .cache/ha-venv
 # The prefect executable the Prefect tests and benchmarks use.
 PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench bench-bridge cross vet fmt check clean
+.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross vet fmt check clean
 
 all: build
 
@@ -22,7 +24,7 @@ run:
 	$(GO) run ./cmd/plate-resort up -c configs/up.yaml
 
 ## test-deps: install what the end-to-end tests use (mosquitto via apt when root,
-## a pinned Prefect server in a local venv).
+## a pinned Prefect server and a pinned Home Assistant Core in local venvs).
 test-deps:
 	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
@@ -31,12 +33,15 @@ test-deps:
 	fi
 	@if command -v python3 >/dev/null; then ./.ci/prefect-venv.sh $(PREFECT_VENV) >/dev/null; \
 	else echo "python3 missing: the Prefect end-to-end tests will skip"; fi
+	@./.ci/ha-venv.sh $(HA_VENV) >/dev/null || \
+		echo "Home Assistant venv not built (needs Python 3.13): the Home Assistant end-to-end test will skip"
 
 ## test: go vet, gofmt, and every test with the race detector (CGO is needed for -race).
 test: test-deps
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	PLATE_RESORT_TEST_PREFECT=$${PLATE_RESORT_TEST_PREFECT:-$(abspath $(PREFECT_VENV))/bin/prefect} \
+		PLATE_RESORT_TEST_HASS=$${PLATE_RESORT_TEST_HASS:-$(abspath $(HA_VENV))/bin/hass} \
 		CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 ## fuzz: each fuzz target for a bounded number of inputs (about 5-10 s each).
@@ -71,6 +76,19 @@ bench: build
 bench-bridge: build
 	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) $(GO) test -run '^$$' -bench SetState -benchtime 100x ./bridge/prefect
 	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) $(GO) run ./bench/bridgebench -bin $(BIN) $(BRIDGEBENCH_FLAGS)
+
+## soak: the whole system as processes (Prefect server, broker, simulator, agent,
+## bridge) under mixed load with a fault at random intervals (broker restart,
+## serial unplug, kill -9 of agent or bridge, Prefect restart) for 30 minutes;
+## exits non-zero if a command ran twice, was lost, or a run stayed non-final.
+## SOAK_FLAGS adds flags (e.g. -seed N, -keep).
+SOAK_DURATION ?= 30m
+soak: build
+	$(GO) run ./bench/soak -bin $(BIN) -prefect $(PREFECT_BIN) -duration $(SOAK_DURATION) $(SOAK_FLAGS)
+
+## soak-short: the same for 60 seconds (what CI runs through go test ./bench/soak).
+soak-short: build
+	$(GO) run ./bench/soak -bin $(BIN) -prefect $(PREFECT_BIN) -duration 60s -motion-timeout 30s $(SOAK_FLAGS)
 
 ## cross: Raspberry Pi binaries (64-bit and 32-bit ARMv7), CGO off.
 cross:
