@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/plate-resort/plate-resort/agent/journal"
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
 )
@@ -68,7 +70,7 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	}}
 	sess := newSession(sessionDeps{
 		cfg: cfg, log: alog, topics: topics, pub: pub, out: out,
-		inbox: svc.inbox, urgent: svc.urgentStop, dropped: cnt.drop,
+		inbox: svc.inbox, urgent: svc.urgentStop, busy: svc.refuseBusy,
 		birth: tel.announce, haOnline: tel.homeAssistantOnline,
 	})
 	return &Agent{cfg: cfg, log: alog, resort: res, sess: sess, out: out, svc: svc, tel: tel, link: lnk}, nil
@@ -89,6 +91,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	// "cancelled: agent shutting down", not an internal error.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	jpath := a.cfg.JournalPath()
+	jr, interrupted, err := journal.Open(jpath, a.cfg.DedupeWindow, a.cfg.DedupeSize, time.Now())
+	if err != nil {
+		return fmt.Errorf("dedupe journal (journal_path): %w", err)
+	}
+	defer jr.Close()
+	a.svc.journal = jr
+	for _, e := range interrupted {
+		a.log.Warn().Str("id", e.ID).Str("command", e.Command).Time("started", e.At).
+			Msg("command interrupted by the agent's last stop: outcome unknown; a repeat of its id is answered 'interrupted' and never run")
+	}
+	a.log.Info().Str("journal", jpath).Int("ids", jr.Len()).Msg("dedupe journal open")
 	if a.cfg.ConnectOnStart {
 		a.link.connectAtStart(runCtx)
 	}

@@ -29,8 +29,13 @@ type Config struct {
 	QueueSize int `koanf:"queue_size"`
 	// DedupeWindow is how long a command id is remembered.
 	DedupeWindow time.Duration `koanf:"dedupe_window"`
-	// DedupeSize bounds the remembered ids.
+	// DedupeSize is the most ids remembered at once. Ids leave by age only
+	// (after dedupe_window); at this cap new ids are refused (queue_full),
+	// never an old one forgotten early.
 	DedupeSize int `koanf:"dedupe_size"`
+	// JournalFile is the durable dedupe journal; empty: a file per device
+	// and broker under the state directory (Config.JournalPath).
+	JournalFile string `koanf:"journal_path"`
 	// HealthInterval is how often health is read and published.
 	HealthInterval time.Duration `koanf:"health_interval"`
 	// StateInterval is how often an idle carousel's position is re-read.
@@ -58,7 +63,7 @@ func Defaults() Config {
 		Resort:         resort.Defaults(),
 		AllowedPorts:   []string{},
 		ConnectOnStart: true,
-		QueueSize:      8, DedupeWindow: 10 * time.Minute, DedupeSize: 1024,
+		QueueSize:      8, DedupeWindow: 10 * time.Minute, DedupeSize: 100_000,
 		HealthInterval: 10 * time.Second, StateInterval: 2 * time.Second, MovingStateInterval: 100 * time.Millisecond,
 		ReconnectInterval: time.Second,
 		HomeAssistant:     HAConfig{Enabled: true, Prefix: "homeassistant"},

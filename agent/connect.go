@@ -24,6 +24,9 @@ func (s *service) doConnect(ctx context.Context, req *contract.Request) (any, er
 	if o.Device != "" && !slices.Contains(s.cfg.Ports(), o.Device) {
 		return nil, contract.Errorf(contract.CodeInvalidArg, "port %q is not in allowed_ports", o.Device)
 	}
+	// A connect clears a latched emergency stop, but never one that
+	// arrived after it (see reset).
+	o.KeepEStop = s.estopAfter(arrival(ctx))
 	s.wish.want(o)
 	res, err := s.resort.Connect(ctx, o)
 	s.notify.healthChanged()

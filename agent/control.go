@@ -60,7 +60,13 @@ func (s *service) holdAfterStop(ctx context.Context, st stopInfo) (any, error) {
 	return out, nil
 }
 
-func (s *service) doReset(_ context.Context, _ *contract.Request) (any, error) {
+func (s *service) doReset(ctx context.Context, _ *contract.Request) (any, error) {
+	if s.estopAfter(arrival(ctx)) {
+		// An emergency stop acts the moment it arrives; this reset was
+		// published before it and only now had its turn. It must not undo
+		// the stop that came after it.
+		return nil, contract.Errorf(contract.CodeEStopLatched, "an emergency stop arrived after this reset; the stop stays latched: send reset again")
+	}
 	was := s.resort.ResetEStop()
 	s.notify.stateChanged()
 	return contract.ResetResult{WasLatched: was, Torque: s.resort.Torque()}, nil

@@ -8,18 +8,17 @@ import (
 	"github.com/plate-resort/plate-resort/contract"
 )
 
-// dispatchLoop takes inbound commands one by one. It does only quick work
-// itself (parse, dedupe, route); reads run in their own goroutine, motion
-// goes to the executor, and emergency stop acts right here so it never
-// waits behind anything.
+// dispatchLoop takes inbound commands one by one, in arrival order. It does
+// only quick work itself (parse, dedupe, route); reads run on their own
+// goroutines (at most maxReads), motion goes to the executor. Emergency
+// stops never come here: the session hands them over at once.
 func (s *service) dispatchLoop(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
+		in, ok := s.inbox.pop(ctx)
+		if !ok {
 			return
-		case in := <-s.inbox:
-			s.dispatch(ctx, in)
 		}
+		s.dispatch(ctx, in)
 	}
 }
 
@@ -28,6 +27,7 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 	s.counters.receive()
 	now := in.received
 	if name == contract.EmergencyStop && !in.retain {
+		s.noteEStop(in.seq)
 		s.emergencyStop(ctx, in)
 		return
 	}
@@ -57,6 +57,13 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 		s.replyErr(j, contract.Errorf(contract.CodeExpired, "command expired at %s, before the agent received it; it was not executed", req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
 		return
 	}
+	if req.ID != "" && req.Spec.Kind != contract.KindRead {
+		// Commands that act are remembered on disk, for the whole window
+		// and across restarts (journal.go); reads only in memory below.
+		if done := s.journalSeen(j, now); done {
+			return
+		}
+	}
 	if req.ID != "" {
 		state, stored, other := s.dd.begin(req.ID, req.Command, j.dest, now)
 		switch state {
@@ -72,11 +79,29 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 		case seenRunning:
 			return // the reply goes to this caller too when the command ends
 		}
+		if req.Spec.Kind != contract.KindRead {
+			if err := s.journalBegin(req, now); err != nil {
+				s.replyErr(j, err) // never started: dedupe forgets the id
+				return
+			}
+			j.journaled = true
+		}
 	}
-	j.ctx, j.cancel = context.WithCancelCause(ctx)
+	j.ctx, j.cancel = context.WithCancelCause(context.WithValue(ctx, arrivalKey{}, in.seq))
 	switch req.Spec.Kind {
 	case contract.KindRead:
-		go s.run(j)
+		// Reads run apart, at most maxReads at once: a flood of them
+		// waits here, and so (unacknowledged) at the broker.
+		select {
+		case s.reads <- struct{}{}:
+		case <-ctx.Done():
+			s.replyErr(j, contract.Errorf(contract.CodeCancelled, "agent shutting down before this command ran"))
+			return
+		}
+		go func() {
+			defer func() { <-s.reads }()
+			s.run(j)
+		}()
 	case contract.KindControl:
 		// Inline, on the dispatch goroutine, in arrival order: a reset
 		// published just before an emergency stop can never land after it.
@@ -94,4 +119,13 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 			s.replyErr(j, err)
 		}
 	}
+}
+
+// arrivalKey carries a command's arrival number in its context.
+type arrivalKey struct{}
+
+// arrival is the arrival number of the command ctx belongs to (0: none).
+func arrival(ctx context.Context) uint64 {
+	n, _ := ctx.Value(arrivalKey{}).(uint64)
+	return n
 }

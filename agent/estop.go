@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/plate-resort/plate-resort/contract"
@@ -33,9 +34,41 @@ func (s *service) emergencyStop(ctx context.Context, in inbound) {
 	s.finish(j, result, cerr)
 }
 
-// urgentStop is the emergency stop of a message that found the inbox full
-// (the session calls it on a goroutine of its own): it never waits its turn.
-func (s *service) urgentStop(in inbound) { s.emergencyStop(context.Background(), in) }
+// urgentStop is every emergency stop (the session calls it on a goroutine
+// of its own): it never waits its turn. Its arrival number is recorded
+// first, so a reset or connect that arrived before it cannot clear it.
+func (s *service) urgentStop(in inbound) {
+	s.noteEStop(in.seq)
+	s.counters.receive()
+	s.emergencyStop(context.Background(), in)
+}
+
+// noteEStop records the arrival number of the latest emergency stop.
+func (s *service) noteEStop(seq uint64) {
+	for {
+		old := s.estopSeq.Load()
+		if seq <= old || s.estopSeq.CompareAndSwap(old, seq) {
+			return
+		}
+	}
+}
+
+// estopAfter says whether an emergency stop arrived after the command
+// with arrival number seq.
+func (s *service) estopAfter(seq uint64) bool { return s.estopSeq.Load() > seq }
+
+// refuseBusy answers a command that found the inbox full: nothing is
+// dropped without a word.
+func (s *service) refuseBusy(in inbound) {
+	s.counters.receive()
+	s.counters.drop()
+	name := strings.TrimPrefix(in.topic, s.topics.CommandPrefix())
+	req, _ := s.catalog().Parse(name, in.payload, in.received)
+	j := &job{req: req, dest: in.dest, received: in.received}
+	j.dest.replyTo = req.ReplyTo
+	s.finish(j, nil, contract.Errorf(contract.CodeQueueFull,
+		"agent busy: %d commands are already waiting; this one was not executed: retry later", inboxLimit))
+}
 
 // doEmergencyStop switches torque off first, then interrupts: the torque-off
 // write goes to the bus ahead of everything waiting for it.

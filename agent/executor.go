@@ -14,6 +14,9 @@ type job struct {
 	dest     destination
 	received time.Time
 	started  time.Time
+	// journaled: the id was recorded in the journal (journalBegin) and
+	// must be finished or forgotten there.
+	journaled bool
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc

@@ -88,6 +88,7 @@ func agentOnBroker(t *testing.T, mut func(*agent.Config)) *sim.Servo {
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	cfg := agent.Defaults()
+	cfg.JournalFile = filepath.Join(t.TempDir(), "journal.db")
 	cfg.Resort.Device, cfg.Resort.DefaultSpeed, cfg.Resort.LatencyMS = link, 300, 2
 	cfg.Resort.PulseDuration, cfg.Resort.PulseRest = 0.15, 0.05
 	mut(&cfg)
@@ -132,6 +133,7 @@ func newEnv(t *testing.T, o opts) *env {
 	t.Cleanup(func() { _ = e.pty.Close() })
 
 	cfg := agent.Defaults()
+	cfg.JournalFile = filepath.Join(t.TempDir(), "journal.db") // kept across restarts of this agent
 	cfg.MQTT.URL = "mqtt://" + addr
 	cfg.Resort.Device = link
 	cfg.Resort.DefaultSpeed = 300

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -22,15 +24,87 @@ type inbound struct {
 	topic    string
 	payload  []byte
 	retain   bool
+	qos      byte
 	dest     destination
 	expiry   *uint32 // remaining MQTT 5 message expiry, seconds
 	received time.Time
+	user     string // plate-resort-user as stamped by the embedded broker
+	flowRun  string // plate-resort-flow-run set by the bridge
+	// seq orders commands by arrival: an emergency stop acts the moment it
+	// arrives, so a reset or connect that arrived before it (and is still
+	// waiting its turn) must not clear it.
+	seq uint64
 }
 
-// onPublish runs on paho's read goroutine: copy and hand off, never block
-// (docs/mqtt.md §4: a slow handler stalls keepalives and drops the connection).
+// inboxLimit bounds the commands waiting to be dispatched. paho
+// acknowledges a QoS 1 command when the session has queued it, so a burst
+// is never lost between broker and agent: every command in the inbox is
+// answered. Beyond the limit a command is answered queue_full at once.
+// (Flow control through the broker instead, a Receive Maximum with late
+// acknowledgements, stalls mochi-mqtt v2.7.9 for good after a burst: its
+// held messages never give their send quota back, docs/mqtt.md §5.)
+const inboxLimit = 20000
+
+// inbox is the queue from the session to the service. push never blocks.
+type inbox struct {
+	mu    sync.Mutex
+	items []inbound
+	wake  chan struct{}
+}
+
+func newInbox() *inbox { return &inbox{wake: make(chan struct{}, 1)} }
+
+// push queues in, or reports false when the inbox is at its limit.
+func (q *inbox) push(in inbound) bool {
+	q.mu.Lock()
+	if len(q.items) >= inboxLimit {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, in)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop waits for the next command, or returns false when ctx ends.
+func (q *inbox) pop(ctx context.Context) (inbound, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			in := q.items[0]
+			q.items[0] = inbound{}
+			q.items = q.items[1:]
+			if len(q.items) == 0 {
+				q.items = nil // let the backing array go after a burst
+			}
+			q.mu.Unlock()
+			return in, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			return inbound{}, false
+		}
+	}
+}
+
+// len is the number of commands waiting.
+func (q *inbox) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// onPublish runs on paho's routing goroutine: copy and hand off, never
+// block (docs/mqtt.md §4: a slow handler stalls the connection).
 func (s *session) onPublish(p *paho.Publish) {
-	in := inbound{topic: p.Topic, payload: append([]byte(nil), p.Payload...), retain: p.Retain, received: time.Now()}
+	in := inbound{topic: p.Topic, payload: append([]byte(nil), p.Payload...), retain: p.Retain, qos: p.QoS,
+		received: time.Now(), seq: s.seq.Add(1)}
 	if p.Properties != nil {
 		in.dest.responseTopic = p.Properties.ResponseTopic
 		in.dest.correlation = append([]byte(nil), p.Properties.CorrelationData...)
@@ -38,6 +112,8 @@ func (s *session) onPublish(p *paho.Publish) {
 			v := *p.Properties.MessageExpiry
 			in.expiry = &v
 		}
+		in.user = p.Properties.User.Get(contract.UserProperty)
+		in.flowRun = p.Properties.User.Get(contract.FlowRunProperty)
 	}
 	if in.topic == contract.HAStatus(s.cfg.HomeAssistant.Prefix) {
 		// Not a command: Home Assistant restarted and needs discovery and
@@ -47,15 +123,13 @@ func (s *session) onPublish(p *paho.Publish) {
 		}
 		return
 	}
-	select {
-	case s.inbox <- in:
-	default:
-		if in.topic == s.topics.Command(contract.EmergencyStop) && !in.retain {
-			// Never drop an emergency stop, not even in a flood.
-			go s.urgent(in)
-			return
-		}
-		s.dropped()
-		s.log.Error().Str("topic", p.Topic).Msg("inbox full; message dropped")
+	if in.topic == s.topics.Command(contract.EmergencyStop) && !in.retain {
+		// An emergency stop never waits behind anything, not even the
+		// inbox: it acts now, on a goroutine of its own.
+		go s.urgent(in)
+		return
+	}
+	if !s.inbox.push(in) {
+		go s.busy(in)
 	}
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -8,46 +9,58 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// The inbound hand-off never blocks paho's read goroutine: with the inbox
-// full, an emergency stop still goes through (on its own goroutine), any
-// other message is dropped and counted, and Home Assistant's status never
-// takes a place in the command inbox.
-func TestInboundHandOffWithFullInbox(t *testing.T) {
+// The inbound hand-off never blocks and never drops a command silently:
+// an emergency stop never enters the inbox (it acts at once on its own
+// goroutine, even with the inbox full); a command that finds the inbox at
+// its limit is refused (queue_full) instead of dropped; Home Assistant's
+// status never takes a place in the command inbox; order is kept.
+func TestInboundHandOff(t *testing.T) {
 	cfg := Defaults()
-	inbox := make(chan inbound, 1)
+	q := newInbox()
 	urgent := make(chan inbound, 1)
-	var dropped, ha int
+	busy := make(chan inbound, 10)
+	var ha int
 	s := newSession(sessionDeps{
-		cfg: cfg, log: zerolog.Nop(), topics: cfg.Topics(), inbox: inbox,
-		urgent: func(in inbound) { urgent <- in }, dropped: func() { dropped++ }, haOnline: func() { ha++ },
+		cfg: cfg, log: zerolog.Nop(), topics: cfg.Topics(), inbox: q,
+		urgent: func(in inbound) { urgent <- in }, busy: func(in inbound) { busy <- in }, haOnline: func() { ha++ },
 	})
-	cmd := func(name string, retain bool) *paho.Publish {
-		return &paho.Publish{Topic: cfg.Topics().Command(name), Payload: []byte("{}"), Retain: retain}
+	cmd := func(name string, qos byte) *paho.Publish {
+		return &paho.Publish{Topic: cfg.Topics().Command(name), Payload: []byte("{}"), QoS: qos}
 	}
-	s.onPublish(cmd("go_home", false)) // fills the inbox
-	s.onPublish(&paho.Publish{Topic: "homeassistant/status", Payload: []byte(" online\n")})
-	if len(inbox) != 1 || ha != 1 {
-		t.Fatalf("inbox %d, Home Assistant online %d", len(inbox), ha)
+	for i := range inboxLimit {
+		s.onPublish(cmd("get_position", byte(i%2)))
 	}
-
-	s.onPublish(cmd("go_home", false))
-	if dropped != 1 {
-		t.Fatalf("dropped %d, want 1", dropped)
-	}
-	s.onPublish(cmd("emergency_stop", true)) // retained: refused in dispatch, so it may be dropped
-	if dropped != 2 {
-		t.Fatalf("retained e-stop: dropped %d, want 2", dropped)
-	}
-	s.onPublish(cmd("emergency_stop", false))
+	s.onPublish(cmd("go_home", 1)) // the inbox is at its limit
 	select {
-	case in := <-urgent:
-		if in.topic != cfg.Topics().Command("emergency_stop") {
-			t.Fatalf("urgent %q", in.topic)
+	case in := <-busy:
+		if in.topic != cfg.Topics().Command("go_home") {
+			t.Fatalf("busy %q", in.topic)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatal("emergency stop dropped with the inbox full")
+		t.Fatal("a command beyond the inbox limit was neither queued nor refused")
 	}
-	if dropped != 2 {
-		t.Fatalf("the emergency stop was counted as dropped")
+	s.onPublish(&paho.Publish{Topic: "homeassistant/status", Payload: []byte(" online\n")})
+	if ha != 1 || q.len() != inboxLimit {
+		t.Fatalf("Home Assistant online %d, inbox %d", ha, q.len())
+	}
+	s.onPublish(cmd("emergency_stop", 1))
+	select {
+	case in := <-urgent:
+		if in.topic != cfg.Topics().Command("emergency_stop") || in.seq != inboxLimit+3 {
+			t.Fatalf("urgent %q seq %d", in.topic, in.seq)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("emergency stop not acted on with the inbox full")
+	}
+	var last uint64
+	for q.len() > 0 {
+		in, _ := q.pop(context.Background())
+		if in.seq <= last {
+			t.Fatalf("out of order: %d after %d", in.seq, last)
+		}
+		last = in.seq
+	}
+	if last != inboxLimit {
+		t.Fatalf("last seq %d", last)
 	}
 }

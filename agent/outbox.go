@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/rs/zerolog"
@@ -28,13 +29,25 @@ func newOutbox(log zerolog.Logger, publish func(context.Context, string, []byte,
 	return &outbox{log: log, ch: make(chan outbound, 1024), publish: publish, dropped: dropped}
 }
 
-// send queues a reply without waiting.
+// sendWait bounds how long a reply waits for room in a full queue (a
+// burst of refusals faster than the broker takes them) before it is
+// dropped and counted: every reply is owed to someone.
+const sendWait = 30 * time.Second
+
+// send queues a reply; it waits only when the queue is full.
 func (o *outbox) send(m outbound) {
 	select {
 	case o.ch <- m:
+		return
 	default:
+	}
+	t := time.NewTimer(sendWait)
+	defer t.Stop()
+	select {
+	case o.ch <- m:
+	case <-t.C:
 		o.dropped()
-		o.log.Error().Str("topic", m.topic).Msg("reply queue full; reply dropped")
+		o.log.Error().Str("topic", m.topic).Msg("reply queue full for 30 s (broker unreachable?); reply dropped")
 	}
 }
 

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"fmt"
+	"hash/fnv"
 	"math"
 
 	"github.com/plate-resort/plate-resort/contract"
@@ -57,3 +59,10 @@ func degrees(d xseries.Degrees) float64 { return round2(float64(d)) }
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 func ptr[T any](v T) *T { return &v }
+
+// shortHash is 8 hex digits of s, for file names.
+func shortHash(s string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return fmt.Sprintf("%08x", h.Sum32())
+}

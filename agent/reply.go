@@ -37,6 +37,9 @@ func (s *service) finish(j *job, result any, e *contract.Error) {
 		// A command that never started (queue_full, expired, cancelled or
 		// dropped before running) is forgotten, so resending it with the
 		// same id runs it; only executed commands are remembered.
+		if j.req.Spec.Kind != contract.KindRead && j.journaled {
+			s.journalFinish(j.req, r, !j.started.IsZero())
+		}
 		for _, d := range s.dd.finish(j.req.ID, r, !j.started.IsZero(), time.Now()) {
 			dup := r
 			dup.Duplicate = true
@@ -56,7 +59,7 @@ func (s *service) sendReply(d destination, r contract.Reply, common bool) {
 		return
 	}
 	if r.Status == contract.StatusError {
-		s.log.Info().Str("command", r.Command).Str("code", string(r.Error.Code)).Str("message", r.Error.Message).Msg("command refused or failed")
+		s.log.Info().Str("command", r.Command).Str("code", string(r.Error.Code)).Str("reason", r.Error.Message).Msg("command refused or failed")
 	}
 	name := r.Command
 	if _, ok := s.catalog().Lookup(name); !ok {

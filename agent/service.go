@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/plate-resort/plate-resort/agent/journal"
 	"sync/atomic"
 	"time"
 
@@ -39,15 +40,22 @@ type serviceDeps struct {
 // executor queue, the handlers, the emergency-stop path and the replies.
 type service struct {
 	serviceDeps
-	inbox    chan inbound
+	inbox    *inbox
 	cat      atomic.Pointer[contract.Catalog]
 	exec     *executor
 	dd       *dedupe
 	handlers map[string]handler
+	estopSeq atomic.Uint64 // arrival number of the latest emergency stop
+	journal  *journal.Journal
+	reads    chan struct{} // bounds reads running at once (flow control)
 }
 
+// maxReads bounds reads running at once; more wait in the inbox, and
+// QoS 1 ones at the broker.
+const maxReads = 32
+
 func newService(d serviceDeps) *service {
-	s := &service{serviceDeps: d, inbox: make(chan inbound, 256), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
+	s := &service{serviceDeps: d, inbox: newInbox(), reads: make(chan struct{}, maxReads), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
 	s.exec = newExecutor(d.cfg.QueueSize, d.notify.stateChanged)
 	s.rebuildCatalog()
 	s.handlers = s.commandTable()

@@ -23,9 +23,9 @@ type sessionDeps struct {
 	pub    *publisher
 	out    *outbox // drained before the final offline
 
-	inbox    chan<- inbound            // the command service's inbox
-	urgent   func(inbound)             // an emergency stop that found the inbox full
-	dropped  func()                    // counts a message dropped for a full inbox
+	inbox    *inbox                    // the command service's inbox
+	urgent   func(inbound)             // an emergency stop: acts at once
+	busy     func(inbound)             // a command that found the inbox full: refused with queue_full
 	birth    func(ctx context.Context) // telemetry's retained messages, after online
 	haOnline func()                    // Home Assistant restarted; returns at once
 }
@@ -43,6 +43,8 @@ type session struct {
 	// retained "online" behind a stopped agent.
 	birthMu sync.Mutex
 	closing atomic.Bool
+
+	seq atomic.Uint64 // arrival order of inbound messages
 }
 
 func newSession(d sessionDeps) *session { return &session{sessionDeps: d} }

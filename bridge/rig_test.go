@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,6 +93,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.pc = pc
 	r.servo = sim.New(sim.Config{Deadband: -1, Seed: 1})
 	r.acfg = agent.Defaults()
+	r.acfg.JournalFile = filepath.Join(t.TempDir(), "journal.db") // kept across agent restarts
 	r.acfg.MQTT.URL = r.cfg.MQTT.URL
 	r.acfg.Resort.Device = "/dev/sim-resort"
 	r.acfg.HomeAssistant.Enabled = false

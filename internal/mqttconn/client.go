@@ -21,8 +21,9 @@ type Options struct {
 	OnUp func(cm *autopaho.ConnectionManager)
 	// OnDown runs when the connection is lost.
 	OnDown func()
-	// OnPublish receives every message on paho's read goroutine: copy and
-	// hand off, never block (a slow handler stalls keepalives).
+	// OnPublish receives every message on paho's routing goroutine: copy
+	// and hand off, never block (a slow handler stalls the connection).
+	// paho acknowledges a QoS 1 message (PUBACK) when it returns.
 	OnPublish func(p *paho.Publish)
 }
 
