@@ -50,7 +50,7 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	topics := cfg.Topics()
 
 	lv := newLive() // before the driver: it receives every position the driver reads
-	res := resort.New(cfg.Resort, log, resort.Options{Open: opts.SerialOpen, Observe: lv.observe})
+	res := resort.New(cfg.Resort, log, resort.Options{Open: opts.SerialOpen, Observe: lv.observe, Started: lv.moveStarted})
 	cnt := &counters{}
 	health := &healthReader{resort: res, started: time.Now(), counters: cnt.snapshot}
 	pub := &publisher{log: alog}

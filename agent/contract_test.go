@@ -48,7 +48,7 @@ func TestMQTT5RequestResponseWithCorrelation(t *testing.T) {
 	brokers(t, func(t *testing.T, mosq bool) {
 		e := newEnv(t, opts{mosquitto: mosq})
 		out, err := testenv.Run(t, 15*time.Second, "mosquitto_rr", append(e.conn(),
-			"-t", e.base()+"/cmd/get_position", "-e", e.cfg.Prefix+"/responses/alice/1",
+			"-t", e.cfg.Topics().Command(contract.GetPosition), "-e", contract.Responses(e.cfg.Prefix, "alice")+"/"+e.cfg.Device,
 			"-m", `{"id":"rr-1"}`, "-D", "publish", "correlation-data", "corr-xyz", "-F", "%D %p", "-W", "10")...)
 		if err != nil {
 			t.Fatal(err)
@@ -72,16 +72,16 @@ func TestMQTT5RequestResponseWithCorrelation(t *testing.T) {
 
 func TestReplyToForMQTT311Callers(t *testing.T) {
 	e := newEnv(t, opts{})
-	own := testenv.StartSub(t, append(e.conn(), "-t", e.cfg.Prefix+"/responses/bob/#", "-v")...)
-	e.pub("get_active_hotel", `{"id":"q1","reply_to":"`+e.cfg.Prefix+`/responses/bob/x"}`)
+	own := testenv.StartSub(t, append(e.conn(), "-t", contract.Responses(e.cfg.Prefix, "bob")+"/#", "-v")...)
+	e.pub("get_active_hotel", `{"id":"q1","reply_to":"`+contract.Responses(e.cfg.Prefix, "bob")+"/"+e.cfg.Device+`"}`)
 	line := own.Wait(t, 10*time.Second, func(l string) bool { return strings.Contains(l, `"id":"q1"`) })
-	if !strings.HasPrefix(line, e.cfg.Prefix+"/responses/bob/x ") {
+	if !strings.HasPrefix(line, contract.Responses(e.cfg.Prefix, "bob")+"/"+e.cfg.Device+" ") {
 		t.Fatalf("reply on %q", line)
 	}
 	// A reply_to naming the agent's own telemetry is refused: no caller
 	// may make the agent overwrite its retained state.
 	before := e.retained("state")
-	e.pub("get_position", `{"id":"q2","reply_to":"`+e.base()+`/state"}`)
+	e.pub("get_position", `{"id":"q2","reply_to":"`+e.cfg.Topics().State()+`"}`)
 	time.Sleep(500 * time.Millisecond)
 	if after := e.retained("state"); strings.Contains(after, `"command"`) && strings.Contains(after, "q2") {
 		t.Fatalf("state overwritten by a reply: %q (was %q)", after, before)
@@ -178,7 +178,7 @@ func TestReadsAnswerDuringAMove(t *testing.T) {
 
 func TestStateAtFiveHertzWhileMoving(t *testing.T) {
 	e := newEnv(t, opts{sim: simAt(10), mut: func(c *agent.Config) { c.Resort.DefaultSpeed = 20 }})
-	sub := testenv.StartSub(t, append(e.conn(), "-t", e.base()+"/state")...)
+	sub := testenv.StartSub(t, append(e.conn(), "-t", e.cfg.Topics().State())...)
 	e.pub("move_to_angle", `{"angle":120,"id":"rate"}`)
 	sub.Wait(t, 5*time.Second, func(l string) bool { return strings.Contains(l, `"moving":true`) })
 	time.Sleep(2 * time.Second)

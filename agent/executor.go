@@ -17,6 +17,8 @@ type job struct {
 	// journaled: the id was recorded in the journal (journalBegin) and
 	// must be finished or forgotten there.
 	journaled bool
+	// refused: the handler refused it before it did anything.
+	refused bool
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc

@@ -14,6 +14,7 @@ import (
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/testenv"
@@ -177,14 +178,14 @@ func (e *env) stop() {
 	e.cancel = nil
 }
 
-func (e *env) base() string { return e.cfg.Prefix + "/" + e.cfg.Device }
+func (e *env) base() string { return e.cfg.Topics().Base }
 
 func (e *env) conn() []string { return []string{"-h", e.host, "-p", e.port} }
 
 // pub sends a command with mosquitto_pub; extra are more mosquitto_pub args.
 func (e *env) pub(cmd, payload string, extra ...string) {
 	e.t.Helper()
-	args := append(e.conn(), "-q", "1", "-t", e.base()+"/cmd/"+cmd)
+	args := append(e.conn(), "-q", "1", "-t", e.cfg.Topics().Command(cmd))
 	if payload == "" {
 		args = append(args, "-n")
 	} else {
@@ -198,7 +199,7 @@ func (e *env) pub(cmd, payload string, extra ...string) {
 
 // replies subscribes to every reply of this device.
 func (e *env) replies() *testenv.Sub {
-	return testenv.StartSub(e.t, append(e.conn(), "-q", "1", "-v", "-t", e.base()+"/reply/#")...)
+	return testenv.StartSub(e.t, append(e.conn(), "-q", "1", "-v", "-t", e.cfg.Topics().ReplyFilter())...)
 }
 
 // reply is a decoded reply line.
@@ -228,7 +229,7 @@ func waitReply(t *testing.T, s *testenv.Sub, command, id string, timeout time.Du
 	t.Helper()
 	line := s.Wait(t, timeout, func(l string) bool {
 		topic, payload, _ := strings.Cut(l, " ")
-		if !strings.HasSuffix(topic, "/reply/"+command) {
+		if !strings.HasSuffix(topic, "/"+contract.LevelReply+"/"+command) {
 			return false
 		}
 		return id == "" || strings.Contains(payload, `"id":"`+id+`"`)

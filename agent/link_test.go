@@ -119,7 +119,7 @@ func TestCommandsPublishedWhileOfflineAreNotExecuted(t *testing.T) {
 
 func TestShutdownPublishesOfflineAndWillCoversCrash(t *testing.T) {
 	e := newEnv(t, opts{})
-	sub := testenv.StartSub(t, append(e.conn(), "-t", e.base()+"/availability")...)
+	sub := testenv.StartSub(t, append(e.conn(), "-t", e.cfg.Topics().Availability())...)
 	sub.Wait(t, 5*time.Second, func(l string) bool { return l == "online" })
 	e.stop()
 	sub.Wait(t, 5*time.Second, func(l string) bool { return l == "offline" })

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +17,7 @@ type live struct {
 	mu     sync.Mutex
 	pos    *xseries.Degrees
 	target *contract.Target
+	hotel  string // of the move about to start (expectHotel)
 
 	state    chan struct{} // state may have changed
 	health   chan struct{} // health may have changed
@@ -36,14 +38,25 @@ func (l *live) observe(pos xseries.Degrees, _ bool) {
 	l.stateChanged()
 }
 
-// targetSet records where the move that starts now is going.
-func (l *live) targetSet(hotel string, angle xseries.Degrees) {
-	t := &contract.Target{Angle: float64(angle)}
-	if hotel != "" {
-		t.Hotel = &hotel
-	}
+// expectHotel names the hotel of the move about to be asked of the driver
+// ("" for an angle). The target itself is set only when the driver says
+// the move started (moveStarted): a move refused before it starts (e-stop
+// latched, not connected) must not show in state as a target.
+func (l *live) expectHotel(hotel string) {
 	l.mu.Lock()
-	l.target = t
+	l.hotel = hotel
+	l.mu.Unlock()
+}
+
+// moveStarted is the driver's Started callback.
+func (l *live) moveStarted(angle xseries.Degrees) {
+	l.mu.Lock()
+	t := &contract.Target{Angle: math.Round(float64(angle)*100) / 100}
+	if l.hotel != "" {
+		h := l.hotel
+		t.Hotel = &h
+	}
+	l.target, l.hotel = t, ""
 	l.mu.Unlock()
 	l.stateChanged()
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/plate-resort/plate-resort/driver/xseries"
 )
 
-// The move commands. Each tells telemetry its target before it starts, so
-// state shows where the carousel is going while it turns.
+// The move commands. Telemetry learns the target when the driver starts
+// the move (live.moveStarted), so state shows where the carousel is going
+// while it turns, and never a move that was refused.
 
 func overridesOf(req *contract.Request) resort.PreciseOverrides {
 	var o resort.PreciseOverrides
@@ -46,30 +47,40 @@ func overridesOf(req *contract.Request) resort.PreciseOverrides {
 // target is an error, with the result attached so the caller sees how close
 // it came.
 func moveReply(res resort.MoveResult, err error) (any, error) {
+	if err != nil && res.Reason == "" {
+		// Refused before it started (e-stop latched, not connected,
+		// hardware error): nothing ran, so there is no result, and the
+		// reply's started_at stays null.
+		return nil, notStarted{err}
+	}
 	if err == nil && !res.Success {
 		err = fmt.Errorf("%w: %s", resort.ErrTimeout, res.Reason)
 	}
 	return moveResult(res), err
 }
 
+// notStarted marks a command refused before it did anything.
+type notStarted struct{ error }
+
+func (n notStarted) Unwrap() error { return n.error }
+
 func (s *service) doActivateHotel(ctx context.Context, req *contract.Request) (any, error) {
 	hotel := req.String("hotel")
-	angle, err := s.resort.Config().HotelAngle(hotel)
-	if err != nil {
+	if _, err := s.resort.Config().HotelAngle(hotel); err != nil {
 		return nil, contract.Errorf(contract.CodeInvalidArg, "%v", err)
 	}
-	s.notify.targetSet(hotel, angle)
+	s.notify.expectHotel(hotel)
 	return moveReply(s.resort.ActivateHotel(ctx, hotel, req.Bool("precise"), overridesOf(req)))
 }
 
 func (s *service) doGoHome(ctx context.Context, req *contract.Request) (any, error) {
-	s.notify.targetSet("", xseries.Degrees(s.resort.Config().HomeAngle))
+	s.notify.expectHotel("")
 	return moveReply(s.resort.GoHome(ctx, req.Bool("precise")))
 }
 
 func (s *service) doMoveToAngle(ctx context.Context, req *contract.Request) (any, error) {
 	angle, _ := req.Float("angle")
-	s.notify.targetSet("", xseries.Degrees(angle))
+	s.notify.expectHotel("")
 	return moveReply(s.resort.MoveToAngle(ctx, xseries.Degrees(angle), req.Bool("precise"), overridesOf(req)))
 }
 

@@ -27,7 +27,8 @@ func (s *service) finish(j *job, result any, e *contract.Error) {
 	if e != nil {
 		r.Status = contract.StatusError
 	}
-	if !j.started.IsZero() {
+	ran := !j.started.IsZero() && !j.refused
+	if ran {
 		st := j.started.UTC()
 		r.StartedAt = &st
 	}
@@ -38,9 +39,9 @@ func (s *service) finish(j *job, result any, e *contract.Error) {
 		// dropped before running) is forgotten, so resending it with the
 		// same id runs it; only executed commands are remembered.
 		if j.req.Spec.Kind != contract.KindRead && j.journaled {
-			s.journalFinish(j.req, r, !j.started.IsZero())
+			s.journalFinish(j.req, r, ran)
 		}
-		for _, d := range s.dd.finish(j.req.ID, r, !j.started.IsZero(), time.Now()) {
+		for _, d := range s.dd.finish(j.req.ID, r, ran, time.Now()) {
 			dup := r
 			dup.Duplicate = true
 			s.sendReply(d, dup, true)
@@ -72,7 +73,7 @@ func (s *service) sendReply(d destination, r contract.Reply, common bool) {
 	}
 	if own != "" {
 		if contract.ValidTopic(own) != nil || !replyAllowed(s.topics, own, s.cfg.HomeAssistant.Prefix) {
-			s.log.Warn().Str("topic", own).Msg("reply topic refused: it would overwrite telemetry or discovery; use <prefix>/responses/... or <base>/reply/...")
+			s.log.Warn().Str("topic", own).Msg("reply topic refused: use <prefix>/responses/<your-name>/<device>/... or <base>/reply/...; never telemetry, discovery or another device's responses")
 		} else {
 			var props *paho.PublishProperties
 			if d.responseTopic != "" {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/plate-resort/plate-resort/contract"
@@ -38,6 +39,9 @@ func (s *service) runWith(j *job, h handler) {
 	var cerr *contract.Error
 	if err != nil {
 		cerr = toError(j.ctx, err)
+		// Refused before it did anything: the reply says it never started
+		// (telemetry may still read started, so it is left alone).
+		j.refused = errors.As(err, new(notStarted))
 	}
 	j.cancel(nil)
 	s.finish(j, result, cerr)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
-	"github.com/plate-resort/plate-resort/driver/xseries"
 )
 
 // notifier is what the service tells telemetry. Every call returns at once:
@@ -19,7 +18,7 @@ type notifier interface {
 	stateChanged()
 	healthChanged()
 	identityChanged()
-	targetSet(hotel string, angle xseries.Degrees)
+	expectHotel(hotel string)
 }
 
 // serviceDeps are what the command service is given. Commands come in on

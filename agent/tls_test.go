@@ -25,7 +25,7 @@ func TestAgentOverTLS(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		out, err := testenv.Run(t, 10*time.Second, "mosquitto_rr", "-h", host, "-p", port, "--cafile", ca,
-			"-t", "plate-resort/resort-1/cmd/get_position", "-e", "plate-resort/responses/tls/1", "-n", "-W", "3")
+			"-t", "plate-resort/resort-1/cmd/get_position", "-e", "plate-resort/responses/tls/resort-1", "-n", "-W", "3")
 		if err == nil && strings.Contains(out, `"status":"ok"`) && strings.Contains(out, "position_deg") {
 			return
 		}

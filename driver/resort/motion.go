@@ -143,6 +143,9 @@ func (r *Resort) MoveToAngle(ctx context.Context, angle xseries.Degrees, precise
 	if err := r.ready(ctx); err != nil {
 		return res, err
 	}
+	if r.opts.Started != nil {
+		r.opts.Started(target)
+	}
 	if precise {
 		err = r.precise(ctx, cfg, target, &res)
 	} else {

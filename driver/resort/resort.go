@@ -27,6 +27,10 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Observe is called with every position read.
 	Observe Observer
+	// Started is called when a move has passed its checks (connected, no
+	// latched e-stop, no hardware error) and is about to write its goal; a
+	// move refused before that never calls it.
+	Started func(target xseries.Degrees)
 }
 
 // Resort drives one carousel servo. Its methods are safe for concurrent use,
