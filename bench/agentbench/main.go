@@ -309,7 +309,7 @@ func (c *client) request(ctx context.Context, topic, payload string) (*contract.
 	c.waiting[id] = ch
 	c.mu.Unlock()
 	_, err := c.cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: 0, Payload: []byte(payload),
-		Properties: &paho.PublishProperties{ResponseTopic: contract.ResponseTopic(prefix, benchWho, "r"), CorrelationData: []byte(id)}})
+		Properties: &paho.PublishProperties{ResponseTopic: contract.ResponseTopic(prefix, benchWho, device), CorrelationData: []byte(id)}})
 	if err != nil {
 		return nil, err
 	}
