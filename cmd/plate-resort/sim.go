@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -32,10 +36,11 @@ func runSim(ctx context.Context, args []string) error {
 	position := fs.Float64("position", 0, "initial position in degrees")
 	fault := fs.String("fault", "", "fault at start: overload, overheat, unplugged (silent) or corrupt")
 	control := fs.String("control", "", "loopback address for the fault HTTP API, e.g. 127.0.0.1:8765 (empty: off)")
+	writeLog := fs.String("write-log", "", "append one JSON line per register write the servo applies to this file (empty: off)")
 	logLevel := fs.String("log.level", "info", "trace, debug, info, warn or error")
 	logFormat := fs.String("log.format", "auto", "auto, json or console")
 	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: plate-resort sim [flags]\n\nControl API (with --control): POST /fault/overload, /fault/overheat, /fault/unplug,\n/fault/replug, /fault/silent?on=true, /fault/corrupt?n=3, /fault/stall?deg=120&on=true; GET /state.\n\n")
+		fmt.Fprintf(os.Stderr, "usage: plate-resort sim [flags]\n\nControl API (with --control): POST /fault/overload, /fault/overheat, /fault/unplug,\n/fault/replug, /fault/silent?on=true, /fault/corrupt?n=3, /fault/stall?deg=120&on=true; GET /state.\n\nWrite log (with --write-log FILE): one JSON line per applied register write,\nat, addr, len, value, goal (when it covers Goal Position, 116) and present_deg.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +82,14 @@ func runSim(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("--fault %q: want overload, overheat, unplugged or corrupt", *fault)
 	}
+	if *writeLog != "" {
+		f, err := os.OpenFile(*writeLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("--write-log: %w", err)
+		}
+		defer f.Close()
+		s.OnWrite(writeLogger(f, s))
+	}
 	var ln net.Listener
 	if *control != "" {
 		if ln, err = listenLoopback(*control); err != nil {
@@ -110,6 +123,56 @@ func runSim(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	log.Info().Msg("simulated servo stopping")
 	return nil
+}
+
+// writeRecord is one line of --write-log: a register write the servo
+// applied (refused writes are not logged), with the carousel's position at
+// that moment. Goal is set when the write covers Goal Position (116, 4
+// bytes), so a reader can follow every goal the servo was given.
+type writeRecord struct {
+	At         time.Time `json:"at"`
+	Addr       uint16    `json:"addr"`
+	Len        int       `json:"len"`
+	Value      *int64    `json:"value,omitempty"` // little-endian, signed, for 1, 2 or 4 bytes
+	Goal       *int64    `json:"goal,omitempty"`
+	PresentDeg float64   `json:"present_deg"`
+}
+
+// writeLogger returns the servo's OnWrite hook writing JSON lines to w, one
+// write(2) per line so a reader tailing the file never sees half a line.
+func writeLogger(w io.Writer, s *sim.Servo) func(addr uint16, data []byte, at time.Time) {
+	var mu sync.Mutex
+	return func(addr uint16, data []byte, at time.Time) {
+		rec := writeRecord{At: at.UTC(), Addr: addr, Len: len(data), PresentDeg: float64(s.Snapshot().Position)}
+		if v, ok := leSigned(data); ok {
+			rec.Value = &v
+		}
+		const goalAddr, goalLen = 116, 4
+		if int(addr) <= goalAddr && int(addr)+len(data) >= goalAddr+goalLen {
+			v, _ := leSigned(data[goalAddr-int(addr) : goalAddr-int(addr)+goalLen])
+			rec.Goal = &v
+		}
+		line, err := json.Marshal(rec)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = w.Write(append(line, '\n'))
+	}
+}
+
+// leSigned decodes 1, 2 or 4 little-endian bytes as a signed value.
+func leSigned(b []byte) (int64, bool) {
+	switch len(b) {
+	case 1:
+		return int64(int8(b[0])), true
+	case 2:
+		return int64(int16(binary.LittleEndian.Uint16(b))), true
+	case 4:
+		return int64(int32(binary.LittleEndian.Uint32(b))), true
+	}
+	return 0, false
 }
 
 // listenLoopback listens for the fault API on a loopback address only: it
