@@ -151,3 +151,38 @@ func TestKilledMidMoveIsInterruptedNeverRerun(t *testing.T) {
 		t.Fatalf("M was run again after the restart: %d goal writes of its target, want %d", got, before)
 	}
 }
+
+// A move that started and then failed (the adapter pulled mid-move) was
+// executed: its id is remembered with its error reply, and a re-send (a
+// client's retry, a restarted bridge recovering the run) gets that reply
+// and never moves the carousel again. The 30-minute soak found this: such
+// failures used to be taken for refusals and forgotten.
+func TestFailedAfterStartIsNeverRerun(t *testing.T) {
+	e := newEnv(t, opts{mut: func(c *agent.Config) { c.Resort.DefaultSpeed = 15; c.Resort.ReadRetries = 0 }})
+	goals := logGoals(e)
+	rs := e.replies()
+	e.pub(contract.MoveToAngle, `{"id":"F","angle":180,"precise":false}`)
+	testenv.Eventually(t, 10*time.Second, "the move to start", func() bool { return goals.count(2048) > 0 })
+	if err := e.pty.Unplug(); err != nil {
+		t.Fatal(err)
+	}
+	r := waitReply(t, rs, contract.MoveToAngle, "F", 30*time.Second)
+	if r.Status != "error" {
+		t.Fatalf("move with the adapter pulled: %+v", r)
+	}
+	if err := e.pty.Replug(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitRetained("health", func(s string) bool { return strings.Contains(s, `"connected":true`) })
+	before := goals.count(2048)
+	rs = e.replies()
+	e.pub(contract.MoveToAngle, `{"id":"F","angle":180,"precise":false}`)
+	again := waitReply(t, rs, contract.MoveToAngle, "F", 30*time.Second)
+	if !again.Duplicate || again.Status != "error" {
+		t.Fatalf("F re-sent after it failed mid-move: %+v, want its stored error reply", again)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := goals.count(2048); got != before {
+		t.Fatalf("F ran again: %d goal writes of its target, want %d", got, before)
+	}
+}

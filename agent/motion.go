@@ -47,7 +47,7 @@ func overridesOf(req *contract.Request) resort.PreciseOverrides {
 // target is an error, with the result attached so the caller sees how close
 // it came.
 func moveReply(res resort.MoveResult, err error) (any, error) {
-	if err != nil && res.Reason == "" {
+	if err != nil && !res.Started {
 		// Refused before it started (e-stop latched, not connected,
 		// hardware error): nothing ran, so there is no result, and the
 		// reply's started_at stays null.

@@ -14,6 +14,10 @@ import (
 // activate_hotel_precise dict (success, reason, pulses, final_angle,
 // final_error).
 type MoveResult struct {
+	// Started is true once the move passed its checks and began to act
+	// (its goal about to be written); a move refused before that (e-stop
+	// latched, not connected, hardware error) did nothing.
+	Started    bool
 	Success    bool
 	Reason     string
 	Hotel      string
@@ -143,6 +147,7 @@ func (r *Resort) MoveToAngle(ctx context.Context, angle xseries.Degrees, precise
 	if err := r.ready(ctx); err != nil {
 		return res, err
 	}
+	res.Started = true
 	if r.opts.Started != nil {
 		r.opts.Started(target)
 	}
