@@ -283,8 +283,8 @@ func (s *soak) resendOutcome(sum *summary, id string, orig *replyRec, ex executi
 	switch {
 	case !started:
 		sum.Resend.OfNeverStarted++
-		if ranAfter {
-			sum.Resend.RanNow++
+		if ex.First != nil && !ex.First.At.Before(at) {
+			sum.Resend.RanNow++ // its first execution (a second one is counted as twice)
 		}
 	default:
 		sum.Resend.OfStarted++
