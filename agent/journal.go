@@ -37,6 +37,8 @@ func (s *service) journalSeen(j *job, now time.Time) bool {
 			Error: contract.Errorf(contract.CodeInterrupted, "the agent stopped while this command ran (started %s); its outcome is unknown and it is never run again: check the carousel, then send a new command with a new id",
 				e.At.UTC().Format(time.RFC3339)),
 			ReceivedAt: now, FinishedAt: time.Now().UTC()}
+		started := e.At.UTC() // it did start; only its end is unknown
+		r.StartedAt = &started
 		s.sendReply(j.dest, r, true)
 		return true
 	}
