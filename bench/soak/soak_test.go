@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/plate-resort/plate-resort/bench/internal/stack"
 	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 // TestSoakShort is `make soak-short` as a test: the whole system as
@@ -36,12 +36,7 @@ func TestSoakShort(t *testing.T) {
 		}
 		prefectBin = p
 	}
-	bin := filepath.Join(t.TempDir(), "plate-resort")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/plate-resort/plate-resort/cmd/plate-resort")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testenv.PlateResort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	seed := time.Now().UnixNano()

@@ -59,20 +59,6 @@ func startServo(t *testing.T) string {
 	return link
 }
 
-// buildAgent builds the plate-resort binary, as `make build` does.
-func buildAgent(t *testing.T) string {
-	t.Helper()
-	began := time.Now()
-	bin := filepath.Join(t.TempDir(), "plate-resort")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/plate-resort/plate-resort/cmd/plate-resort")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built plate-resort in %s", time.Since(began).Round(100*time.Millisecond))
-	return bin
-}
-
 // agentConfig is the agent's config file: the default device and prefix,
 // the test's broker and servo, fast moves and a 1 s health period.
 const agentConfig = `device: resort-1

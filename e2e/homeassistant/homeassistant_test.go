@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/plate-resort/plate-resort/contract"
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 // The device and the entities its discovery declares (agent/discovery.go),
@@ -36,7 +37,7 @@ func TestHomeAssistant(t *testing.T) {
 
 	// HA boots while the agent is built and started.
 	ha := newHass(t, bin)
-	ag := newAgent(t, buildAgent(t), addr, startServo(t))
+	ag := newAgent(t, testenv.PlateResort(t), addr, startServo(t))
 	ag.start(t)
 	waitAvailability(t, w, "online")
 	ha.waitListening(t)
