@@ -37,6 +37,7 @@ type Agent struct {
 	svc    *service
 	tel    *telemetry
 	link   *link
+	events *eventSink
 }
 
 // New builds an agent; Run starts it. Parts are built in the order of
@@ -46,6 +47,7 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	log, lvl := withLiveLevel(log) // set_log_level changes it for every part below
 	alog := log.With().Str("component", "agent").Str("device", cfg.Device).Logger()
 	topics := cfg.Topics()
 
@@ -55,25 +57,27 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	health := &healthReader{resort: res, started: time.Now(), counters: cnt.snapshot}
 	pub := &publisher{log: alog}
 	out := newOutbox(alog, pub.publishProps, cnt.drop)
+	ev := newEventSink(alog, topics.Event(), out.offer)
 	want := newWish()
 
 	svc := newService(serviceDeps{
 		cfg: cfg, log: alog, topics: topics, resort: res,
 		send: out.send, notify: lv, counters: cnt, health: health.read, wish: want,
+		events: ev, logLevel: lvl,
 	})
 	tel := newTelemetry(telemetryDeps{
 		cfg: cfg, log: alog, topics: topics, resort: res,
-		publish: pub.publish, status: svc, live: lv, health: health.read,
+		publish: pub.publish, status: svc, live: lv, health: health.read, event: ev.emit,
 	})
 	lnk := &link{linkDeps{
-		log: alog, interval: cfg.ReconnectInterval, resort: res, wish: want, service: svc, notify: lv,
+		log: alog, interval: cfg.ReconnectInterval, resort: res, wish: want, service: svc, notify: lv, event: ev.emit,
 	}}
 	sess := newSession(sessionDeps{
 		cfg: cfg, log: alog, topics: topics, pub: pub, out: out,
 		inbox: svc.inbox, urgent: svc.urgentStop, busy: svc.refuseBusy,
-		birth: tel.announce, haOnline: tel.homeAssistantOnline,
+		birth: tel.announce, haOnline: tel.homeAssistantOnline, event: ev.emit,
 	})
-	return &Agent{cfg: cfg, log: alog, resort: res, sess: sess, out: out, svc: svc, tel: tel, link: lnk}, nil
+	return &Agent{cfg: cfg, log: alog, resort: res, sess: sess, out: out, svc: svc, tel: tel, link: lnk, events: ev}, nil
 }
 
 // Catalog is the command catalogue the agent validates with.
@@ -103,6 +107,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			Msg("command interrupted by the agent's last stop: outcome unknown; a repeat of its id is answered 'interrupted' and never run")
 	}
 	a.log.Info().Str("journal", jpath).Int("ids", jr.Len()).Msg("dedupe journal open")
+	a.events.open(a.cfg.EventsPath(), a.cfg.EventsSize)
+	defer a.events.close() // after every loop has ended: the last events are written
 	if a.cfg.ConnectOnStart {
 		a.link.connectAtStart(runCtx)
 	}

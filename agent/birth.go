@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -42,4 +43,7 @@ func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager) {
 	s.log.Info().Str("broker", mqttconn.Redact(s.cfg.MQTT.URL)).Str("commands", s.topics.CommandFilter()).Msg("MQTT connected")
 	s.pub.publish(sctx, s.topics.Availability(), []byte(contract.Online), true)
 	s.birth(sctx)
+	if n := s.ups.Add(1); n > 1 {
+		s.event(contract.Event{Type: contract.EventMQTTReconnect, Message: fmt.Sprintf("connected again to %s (connection %d)", mqttconn.Redact(s.cfg.MQTT.URL), n)})
+	}
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// JournalFile is the durable dedupe journal; empty: a file per device
 	// and broker under the state directory (Config.JournalPath).
 	JournalFile string `koanf:"journal_path"`
+	// EventsFile is the on-disk event ring get_events reads; empty: next to
+	// the journal (Config.EventsPath). EventsSize bounds it (oldest dropped).
+	EventsFile string `koanf:"events_path"`
+	EventsSize int    `koanf:"events_size"`
 	// HealthInterval is how often health is read and published.
 	HealthInterval time.Duration `koanf:"health_interval"`
 	// StateInterval is how often an idle carousel's position is re-read.
@@ -64,6 +68,7 @@ func Defaults() Config {
 		AllowedPorts:   []string{},
 		ConnectOnStart: true,
 		QueueSize:      8, DedupeWindow: 10 * time.Minute, DedupeSize: 100_000,
+		EventsSize:     10_000,
 		HealthInterval: 10 * time.Second, StateInterval: 2 * time.Second, MovingStateInterval: 100 * time.Millisecond,
 		ReconnectInterval: time.Second,
 		HomeAssistant:     HAConfig{Enabled: true, Prefix: "homeassistant"},
@@ -100,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.DedupeSize < 16 || c.DedupeSize > 1_000_000 {
 		bad("dedupe_size", "%d is outside 16..1000000", c.DedupeSize)
+	}
+	if c.EventsSize < 10 || c.EventsSize > 1_000_000 {
+		bad("events_size", "%d is outside 10..1000000", c.EventsSize)
 	}
 	if c.HealthInterval < 100*time.Millisecond || c.HealthInterval > time.Hour {
 		bad("health_interval", "%s is outside 100ms..1h", c.HealthInterval)

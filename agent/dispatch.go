@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plate-resort/plate-resort/contract"
 )
 
@@ -32,8 +34,11 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 		return
 	}
 	req, perr := s.catalog().Parse(name, in.payload, now)
-	j := &job{req: req, dest: in.dest, received: now}
+	j := &job{req: req, dest: in.dest, received: now, user: in.user, flowRun: in.flowRun}
 	j.dest.replyTo = req.ReplyTo
+	if s.logLevel.get() <= zerolog.DebugLevel {
+		s.log.Debug().Str("command", name).Str("id", req.ID).Str("user", in.user).Msg("command received")
+	}
 	if perr != nil {
 		s.replyErr(j, perr)
 		return
@@ -88,6 +93,7 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 		}
 	}
 	j.ctx, j.cancel = context.WithCancelCause(context.WithValue(ctx, arrivalKey{}, in.seq))
+	s.eventReceived(j)
 	switch req.Spec.Kind {
 	case contract.KindRead:
 		// Reads run apart, at most maxReads at once: a flood of them

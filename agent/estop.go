@@ -25,7 +25,7 @@ func (s *service) emergencyStop(ctx context.Context, in inbound) {
 			result = r
 		}
 	}
-	j := &job{req: req, dest: in.dest, received: in.received, started: start}
+	j := &job{req: req, dest: in.dest, received: in.received, started: start, user: in.user, flowRun: in.flowRun}
 	j.dest.replyTo = req.ReplyTo
 	var cerr *contract.Error
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *service) refuseBusy(in inbound) {
 	s.counters.drop()
 	name := strings.TrimPrefix(in.topic, s.topics.CommandPrefix())
 	req, _ := s.catalog().Parse(name, in.payload, in.received)
-	j := &job{req: req, dest: in.dest, received: in.received}
+	j := &job{req: req, dest: in.dest, received: in.received, user: in.user, flowRun: in.flowRun}
 	j.dest.replyTo = req.ReplyTo
 	s.finish(j, nil, contract.Errorf(contract.CodeQueueFull,
 		"agent busy: %d commands are already waiting; this one was not executed: retry later", inboxLimit))

@@ -19,6 +19,11 @@ type job struct {
 	journaled bool
 	// refused: the handler refused it before it did anything.
 	refused bool
+	// user and flowRun are who sent it (the broker's stamp) and the
+	// Prefect flow run it came from, for its events (events.go).
+	user, flowRun string
+	// latchedAtStart: an e-stop was latched when it started (events.go).
+	latchedAtStart bool
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc

@@ -30,5 +30,7 @@ func (s *service) commandTable() map[string]handler {
 		contract.GetHealth:      s.doGetHealth,
 		contract.GetPosition:    s.doGetPosition,
 		contract.GetActiveHotel: s.doGetActiveHotel,
+		contract.GetEvents:      s.doGetEvents,
+		contract.SetLogLevel:    s.doSetLogLevel,
 	}
 }

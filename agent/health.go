@@ -55,6 +55,7 @@ func (t *telemetry) healthLoop(ctx context.Context) {
 	tick := time.NewTicker(t.cfg.HealthInterval)
 	defer tick.Stop()
 	var lastKey []byte
+	var last contract.Health
 	for {
 		select {
 		case <-ctx.Done():
@@ -75,6 +76,10 @@ func (t *telemetry) healthLoop(ctx context.Context) {
 			t.log.Info().Strs("warnings", rep.Warnings).Bool("serial_connected", rep.Serial.Connected).Msg("health changed")
 		}
 		lastKey = key
+		for _, ev := range healthEvents(last, rep) {
+			t.event(ev)
+		}
+		last = rep
 		payload, _ := json.Marshal(rep)
 		t.publish(ctx, t.topics.Health(), payload, true)
 	}

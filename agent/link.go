@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
 )
 
@@ -44,6 +45,7 @@ type linkDeps struct {
 	wish     *wish
 	service  linkService
 	notify   notifier
+	event    func(contract.Event) // events.go: link_down, link_up
 }
 
 // link is the serial link supervisor.
@@ -78,6 +80,7 @@ func (l *link) loop(ctx context.Context) {
 		up := l.resort.Connected()
 		if up != was {
 			l.log.Info().Bool("serial_connected", up).Msg("serial link changed")
+			l.linkEvent(up)
 			l.notify.healthChanged()
 			l.notify.stateChanged()
 			if up {
@@ -121,4 +124,13 @@ func (l *link) loop(ctx context.Context) {
 		l.log.Info().Msg("serial link restored")
 		delay = l.interval
 	}
+}
+
+// linkEvent reports a serial link change as an event.
+func (l *link) linkEvent(up bool) {
+	ev := contract.Event{Type: contract.EventLinkDown, Message: l.resort.Link().Port + " is not answering"}
+	if up {
+		ev = contract.Event{Type: contract.EventLinkUp, Message: l.resort.Link().Port + " answers again"}
+	}
+	l.event(ev)
 }

@@ -51,6 +51,21 @@ func (o *outbox) send(m outbound) {
 	}
 }
 
+// offer queues m only while the queue is less than half full, and never
+// waits: events (events.go) must not delay a command, nor crowd out the
+// replies the other half is kept for.
+func (o *outbox) offer(m outbound) bool {
+	if len(o.ch) >= cap(o.ch)/2 {
+		return false
+	}
+	select {
+	case o.ch <- m:
+		return true
+	default:
+		return false
+	}
+}
+
 // run publishes queued replies in order until ctx ends.
 func (o *outbox) run(ctx context.Context) {
 	for {

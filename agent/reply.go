@@ -34,6 +34,7 @@ func (s *service) finish(j *job, result any, e *contract.Error) {
 	}
 	s.counters.count(e)
 	s.sendReply(j.dest, r, true)
+	s.eventFinished(j, result, e)
 	if j.req.ID != "" && j.req.Spec != nil {
 		// A command that never started (queue_full, expired, cancelled or
 		// dropped before running) is forgotten, so resending it with the

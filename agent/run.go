@@ -35,6 +35,7 @@ func (s *service) runWith(j *job, h handler) {
 	if j.started.IsZero() {
 		j.started = time.Now()
 	}
+	s.eventStarted(j)
 	result, err := h(j.ctx, j.req)
 	var cerr *contract.Error
 	if err != nil {

@@ -33,6 +33,8 @@ type serviceDeps struct {
 	counters *counters
 	health   func(context.Context) (contract.Health, error) // get_health, reboot
 	wish     *wish                                          // the serial connection connect/disconnect ask for
+	events   *eventSink                                     // history: <base>/event and get_events
+	logLevel *logLevel                                      // set_log_level
 }
 
 // service is the command service: catalogue, parsing, dedupe, expiry, the

@@ -28,6 +28,7 @@ type sessionDeps struct {
 	busy     func(inbound)             // a command that found the inbox full: refused with queue_full
 	birth    func(ctx context.Context) // telemetry's retained messages, after online
 	haOnline func()                    // Home Assistant restarted; returns at once
+	event    func(contract.Event)      // events.go: mqtt_reconnect
 }
 
 // session is the agent's MQTT session: one autopaho connection built by
@@ -45,6 +46,7 @@ type session struct {
 	closing atomic.Bool
 
 	seq atomic.Uint64 // arrival order of inbound messages
+	ups atomic.Uint64 // connections made; every one after the first is a reconnect
 }
 
 func newSession(d sessionDeps) *session { return &session{sessionDeps: d} }

@@ -26,6 +26,7 @@ type telemetryDeps struct {
 	status  commandStatus
 	live    *live
 	health  func(context.Context) (contract.Health, error)
+	event   func(contract.Event) // events.go: fault and warning transitions
 }
 
 // telemetry publishes the device's retained topics: state, health, info and

@@ -12,6 +12,7 @@ type rights struct {
 	admin bool     // everything, including $SYS and retained commands
 	write []string // topic filters a client may publish to
 	read  []string // topic filters a client may subscribe to / receive
+	deny  []string // topic filters a client may never publish to, whatever write says
 }
 
 // validRoles lists the role names a config may use.
@@ -33,6 +34,7 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 		for _, d := range devices {
 			r.write = append(r.write, contract.DeviceTopics(prefix, d).CommandPrefix()+"#")
 		}
+		r.deny = contract.AdminCommandFilters(prefix) // set_log_level: admin only
 		return r, nil
 	case RoleAgent:
 		if len(devices) == 0 {
@@ -45,6 +47,7 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 			t := contract.DeviceTopics(prefix, d)
 			r.write = append(r.write, t.Telemetry()...)
 			r.write = append(r.write, t.ReplyFilter())
+			r.write = append(r.write, t.Event()) // the non-retained event stream
 			r.write = append(r.write, contract.HADiscoveryFilters(contract.DefaultHAPrefix, d)...)
 			// The whole own base, not only cmd/#: an agent may read back its
 			// own retained state and info at start. Nothing of another device.
@@ -62,6 +65,11 @@ func (r *rights) allows(topic string, write bool) bool {
 	}
 	list := r.read
 	if write {
+		for _, p := range r.deny {
+			if covers(p, topic) {
+				return false
+			}
+		}
 		list = r.write
 	} else {
 		topic = stripShare(topic)

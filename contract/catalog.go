@@ -57,6 +57,8 @@ const (
 	GetHealth      = "get_health"
 	GetPosition    = "get_position"
 	GetActiveHotel = "get_active_hotel"
+	GetEvents      = "get_events"
+	SetLogLevel    = "set_log_level"
 )
 
 func object(props map[string]*Schema, required ...string) *Schema {
@@ -162,6 +164,8 @@ func New(o Options) *Catalog {
 		{Name: GetHealth, Kind: KindRead, Description: "temperature, voltage, current, hardware errors and warnings", Params: object(map[string]*Schema{})},
 		{Name: GetPosition, Kind: KindRead, Description: "present angle in degrees", Params: object(map[string]*Schema{})},
 		{Name: GetActiveHotel, Kind: KindRead, Description: "the hotel at the access position, or null between hotels", Params: object(map[string]*Schema{})},
+		{Name: GetEvents, Kind: KindRead, Description: "the last events of this device's history (events.go), oldest first", Params: eventsParams()},
+		{Name: SetLogLevel, Kind: KindControl, Bare: "level", Description: "change the agent's log level at run time (admin only)", Params: logLevelParams()},
 	}
 	c := &Catalog{specs: map[string]*Spec{}}
 	for _, s := range specs {

@@ -85,3 +85,14 @@ type ActiveHotelResult struct {
 	Hotel       *string `json:"hotel"`
 	PositionDeg float64 `json:"position_deg"`
 }
+
+// EventsResult is get_events' result: the events, oldest first.
+type EventsResult struct {
+	Events []Event `json:"events"`
+}
+
+// LogLevelResult is set_log_level's result.
+type LogLevelResult struct {
+	Previous string `json:"previous"`
+	Level    string `json:"level"`
+}
