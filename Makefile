@@ -51,6 +51,7 @@ test: test-deps
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 500000x ./driver/protocol
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 200000x ./contract
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime 100000x ./contract
 	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 300x ./driver/bus
 	$(GO) test -run '^$$' -fuzz '^FuzzServeBytes$$' -fuzztime 100000x ./driver/sim
 	$(GO) test -run '^$$' -fuzz '^FuzzCovers$$' -fuzztime 100000x ./broker
