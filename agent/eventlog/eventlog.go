@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,7 +159,7 @@ func (l *Log) trim(tx *bbolt.Tx) error {
 }
 
 // Last returns up to limit of the newest events (of type typ, when not
-// empty), oldest first. Records that no longer decode (a disk error inside
+// empty), oldest first by time. Records that no longer decode (a disk error inside
 // an otherwise sound file) are skipped and counted in bad.
 func (l *Log) Last(limit int, typ string) (evs []contract.Event, bad int, err error) {
 	defer func() {
@@ -185,9 +186,12 @@ func (l *Log) Last(limit int, typ string) (evs []contract.Event, bad int, err er
 	if err != nil {
 		return nil, bad, fmt.Errorf("event log read: %w", err)
 	}
-	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
-		evs[i], evs[j] = evs[j], evs[i]
-	}
+	slices.Reverse(evs)
+	// Stored in the order they were emitted; an event may carry an earlier
+	// time than one emitted before it (a command's received time is its
+	// arrival, told once it is accepted; an e-stop's history is told after
+	// it acted), so oldest first means by time.
+	slices.SortStableFunc(evs, func(a, b contract.Event) int { return a.At.Compare(b.At) })
 	return evs, bad, nil
 }
 
