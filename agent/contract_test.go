@@ -143,6 +143,25 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 			t.Fatalf("%s: missing availability/device/unique_id: %v", tp, cfg)
 		}
 	}
+	// Device triggers for an e-stop and a fault, fed by the event stream:
+	// HA applies value_template to each event and fires on an exact match
+	// of payload.
+	for object, event := range map[string]string{"estop_trigger": "estop", "fault_trigger": "fault"} {
+		line := all.Wait(t, 5*time.Second, func(l string) bool {
+			return strings.HasPrefix(l, "homeassistant/device_automation/resort-1/"+object+"/config ")
+		})
+		var cfg map[string]any
+		if err := json.Unmarshal([]byte(strings.SplitN(line, " ", 2)[1]), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		dev, _ := cfg["device"].(map[string]any)
+		ids, _ := dev["identifiers"].([]any)
+		if cfg["automation_type"] != "trigger" || cfg["topic"] != e.base()+"/event" || cfg["payload"] != event ||
+			cfg["value_template"] != "{{ value_json.type }}" || cfg["type"] == nil || cfg["subtype"] == nil ||
+			len(ids) != 1 || ids[0] != "plate-resort-resort-1" {
+			t.Fatalf("%s: %v", object, cfg)
+		}
+	}
 	// Home Assistant restarting asks for discovery again.
 	s := testenv.StartSub(t, append(e.conn(), "-t", "homeassistant/button/#", "-v")...)
 	s.Wait(t, 5*time.Second, func(string) bool { return true }) // retained copies

@@ -98,7 +98,37 @@ func (t *telemetry) discovery() []haEntity {
 	for _, e := range entities {
 		e.config["default_entity_id"] = e.component + "." + t.cfg.Device + "_" + e.object
 	}
+	entities = append(entities, deviceTriggers(tp, dev)...) // not entities: no entity id
 	return entities
+}
+
+// deviceTriggers are Home Assistant device triggers for an emergency stop
+// and a fault, fed by the event stream. An MQTT device trigger fires when
+// a message on its topic matches payload, after value_template when one is
+// given (https://www.home-assistant.io/integrations/device_trigger.mqtt/:
+// discovery only, topic <prefix>/device_automation/<node>/<object>/config,
+// automation_type trigger, type + subtype unique per device). Every event
+// is JSON with its type in "type", so the template picks that field and
+// the payload names the one type; the other events on the topic do not
+// match. Device triggers have no availability or entity id.
+func deviceTriggers(tp contract.Topics, dev map[string]any) []haEntity {
+	trigger := func(object, typ, subtype, event string) haEntity {
+		return haEntity{"device_automation", object, map[string]any{
+			"automation_type": "trigger",
+			"topic":           tp.Event(),
+			"value_template":  "{{ value_json.type }}",
+			"payload":         event,
+			"qos":             1,
+			"type":            typ,
+			"subtype":         subtype,
+			"device":          dev,
+			"origin":          map[string]any{"name": "plate-resort", "sw_version": version()},
+		}}
+	}
+	return []haEntity{
+		trigger("estop_trigger", "emergency_stop", "carousel", contract.EventEStop),
+		trigger("fault_trigger", "fault", "servo", contract.EventFault),
+	}
 }
 
 // DiscoveryTopic is the config topic of one entity.
