@@ -123,9 +123,15 @@ func (e *eventSink) close() {
 func (e *eventSink) writer() {
 	defer close(e.done)
 	batch := make([]contract.Event, 0, eventBatch)
-	drain := func() {
+	// drain writes first (when given) and everything queued after it, in
+	// batches, until the queue is empty.
+	drain := func(first *contract.Event) {
 		for {
 			batch = batch[:0]
+			if first != nil {
+				batch = append(batch, *first)
+				first = nil
+			}
 		fill:
 			for len(batch) < eventBatch {
 				select {
@@ -144,13 +150,12 @@ func (e *eventSink) writer() {
 	for {
 		select {
 		case ev := <-e.ch:
-			e.ch <- ev // cannot block: one was just taken; keeps the order for drain
-			drain()
+			drain(&ev)
 		case ack := <-e.flush:
-			drain()
+			drain(nil)
 			close(ack)
 		case <-e.stop:
-			drain()
+			drain(nil)
 			return
 		}
 	}
