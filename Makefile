@@ -12,7 +12,7 @@ HA_VENV     ?= .cache/ha-venv
 PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross vet fmt check clean
+.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross vet fmt check clean panel-vendor
 
 all: build
 
@@ -94,6 +94,16 @@ soak-short: build
 cross:
 	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-arm64 ./cmd/plate-resort
 	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-armv7 ./cmd/plate-resort
+
+## panel-vendor: reproduce panel/web/vendor/mqtt.esm.js (the web panel's MQTT client) from
+## the npm registry at the version and integrity pinned in panel/package-lock.json; the
+## copy is committed, so `make build` never needs npm. TestVendoredMQTTJS checks it.
+panel-vendor:
+	cd panel && npm ci --ignore-scripts --no-audit --no-fund
+	cp panel/node_modules/mqtt/dist/mqtt.esm.js panel/web/vendor/mqtt.esm.js
+	cp panel/node_modules/mqtt/LICENSE.md panel/web/vendor/mqtt.LICENSE.md
+	cd panel/web/vendor && sha512sum mqtt.esm.js > ../../mqtt.esm.js.sha512
+	rm -rf panel/node_modules
 
 vet:
 	$(GO) vet ./...
