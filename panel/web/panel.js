@@ -230,7 +230,7 @@ function onResponse(packet, payload) {
   let r;
   try { r = JSON.parse(new TextDecoder().decode(payload)); } catch (_) { r = null; }
   if (p.onReply) p.onReply(r);
-  if (p.out) say(p.out, replyText(p, r), r && r.status === 'ok' ? 'ok' : 'bad');
+  if (p.line) say(p.line, replyText(p, r), r && r.status === 'ok' ? 'ok' : 'bad');
 }
 
 function num(v, digits = 1) { return typeof v === 'number' && isFinite(v) ? v.toFixed(digits) : '–'; }
@@ -254,10 +254,20 @@ function replyText(p, r) {
   return `${head}: ${words} [${code}]` + (e.message ? `: ${e.message}` : '.');
 }
 
-function say(out, text, cls) {
+// Each command gets its own line in a short list (newest first), updated in
+// place from "sent…" to its reply, so a reply that arrives later (the move an
+// emergency stop interrupted) never hides another.
+function line(out) {
   const o = typeof out === 'string' ? $(out) : out;
-  o.textContent = text;
-  o.className = 'reply ' + (cls || '');
+  const li = el('li', {});
+  o.prepend(li);
+  while (o.children.length > 4) o.lastChild.remove();
+  return li;
+}
+
+function say(li, text, cls) {
+  li.textContent = text;
+  li.className = cls || '';
 }
 
 // ---- outbound ---------------------------------------------------------
@@ -270,15 +280,15 @@ function send(deviceId, command, params, opts = {}) {
   const out = opts.out === undefined ? 'dev-reply' : opts.out;
   const label = opts.label || LABELS[command] || command;
   if (!st.client || !st.client.connected) {
-    if (out) say(out, `${label} (${deviceId}): not connected to the broker.`, 'bad');
+    if (out) say(line(out), `${label} (${deviceId}): not connected to the broker.`, 'bad');
     return;
   }
   const n = ++st.seq;
   const corr = `${st.sid}-${n}`;
   const body = Object.assign({ id: `panel-${corr}` }, params || {});
-  const p = { device: deviceId, command, label, out, onReply: opts.onReply, at: performance.now() };
+  const p = { device: deviceId, command, label, line: out ? line(out) : null, onReply: opts.onReply };
   st.pending.set(corr, p);
-  if (out && !opts.quiet) say(out, `${label} (${deviceId}): sent…`, '');
+  if (p.line) say(p.line, `${label} (${deviceId}): sent…`, '');
   const topic = `${st.prefix}/${deviceId}/cmd/${command}`;
   st.client.publish(topic, JSON.stringify(body), {
     qos: 1,
@@ -293,10 +303,10 @@ function send(deviceId, command, params, opts = {}) {
     const code = e.code;
     const why = REASON_WORDS[code] ? `${REASON_WORDS[code]} (0x${code.toString(16)})` : e.message;
     if (opts.onRefused) opts.onRefused(code);
-    if (out) say(out, `${label} (${deviceId}): refused by the broker: ${why}.`, 'bad');
+    if (p.line) say(p.line, `${label} (${deviceId}): refused by the broker: ${why}.`, 'bad');
   });
   setTimeout(() => {
-    if (st.pending.delete(corr) && out) say(out, `${label} (${deviceId}): no reply within ${opts.timeoutS || 90} s (is the agent online?).`, 'bad');
+    if (st.pending.delete(corr) && p.line) say(p.line, `${label} (${deviceId}): no reply within ${opts.timeoutS || 90} s (is the agent online?).`, 'bad');
   }, (opts.timeoutS || 90) * 1000);
 }
 
@@ -339,9 +349,10 @@ function estop() {
   // the panel sends emergency_stop to every listed device at once and counts
   // the replies. Switch to the fleet topic when the agents obey it.
   const ids = [...st.devices.keys()].sort();
-  if (!ids.length) { say('fleet-reply', 'Stop all: no device listed.', 'bad'); return; }
+  const li = line('fleet-reply');
+  if (!ids.length) { say(li, 'Stop all: no device listed.', 'bad'); return; }
   let ok = 0; let bad = 0;
-  const done = () => say('fleet-reply', `Stop all: sent to ${ids.length} device(s); ${ok} stopped` + (bad ? `, ${bad} failed or refused` : '') + '.', bad ? 'bad' : 'ok');
+  const done = () => say(li, `Stop all: sent to ${ids.length} device(s); ${ok} stopped` + (bad ? `, ${bad} failed or refused` : '') + '.', bad ? 'bad' : 'ok');
   for (const id of ids) {
     send(id, 'emergency_stop', {}, {
       out: null, label: 'Emergency stop',
@@ -349,7 +360,7 @@ function estop() {
       onRefused: () => { bad++; done(); },
     });
   }
-  say('fleet-reply', `Stop all: sent to ${ids.length} device(s)…`, '');
+  say(li, `Stop all: sent to ${ids.length} device(s)…`, '');
 }
 
 // ---- views ------------------------------------------------------------
