@@ -428,7 +428,7 @@ func TestPanelInChromium(t *testing.T) {
 	t.Run("emergency stop: click to torque off", func(t *testing.T) {
 		box := eval[[]float64](t, op, `(() => { const r = document.getElementById('estop').getBoundingClientRect(); return [r.x + r.width/2, r.y + r.height/2]; })()`)
 		const presses = 20
-		var lat []time.Duration
+		var lat, inPage []time.Duration
 		for i := range presses {
 			click(t, op, "#reset")
 			waitJS(t, op, 10*time.Second, "reset answered", `/Reset \(resort-1\): (emergency stop cleared|nothing was latched)/.test((document.querySelector('#dev-reply li')||{}).textContent)`)
@@ -453,6 +453,10 @@ func TestPanelInChromium(t *testing.T) {
 			})
 			run(t, op, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, box[0], box[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
 			lat = append(lat, at.Sub(t0))
+			// From the handler in the page to the torque write: without the
+			// DevTools dispatch of the press (both clocks are the system's).
+			pageAt := eval[float64](t, op, `window.plateResortPanel.lastEStopAt`)
+			inPage = append(inPage, at.Sub(time.UnixMicro(int64(pageAt*1000))))
 			waitReply(t, op, 10*time.Second, "dev-reply", "torque off, latched until Reset")
 		}
 		// One press sends one emergency_stop: pointerdown acted, the click
@@ -460,9 +464,11 @@ func TestPanelInChromium(t *testing.T) {
 		waitText(t, op, 5*time.Second, "dev-estop", "E-STOP LATCHED")
 		shoot(t, op, shots, "device-estop", 800, 480)
 		slices.Sort(lat)
-		p50, p99 := lat[len(lat)/2], lat[(len(lat)*99+99)/100-1]
-		msg := fmt.Sprintf("emergency stop, click (CDP mouse press) → Torque Enable 0 at the simulated servo, %d presses: p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-			presses, ms(p50), ms(p99), ms(lat[len(lat)-1]))
+		slices.Sort(inPage)
+		q := func(d []time.Duration, p int) time.Duration { return d[(len(d)*p+99)/100-1] }
+		msg := fmt.Sprintf("emergency stop, %d presses: click (DevTools mouse press) → Torque Enable 0 at the simulated servo: p50 %.2f ms, p99 %.2f ms; "+
+			"the page's pointerdown handler → Torque Enable 0: p50 %.2f ms, p99 %.2f ms",
+			presses, ms(q(lat, 50)), ms(q(lat, 99)), ms(q(inPage, 50)), ms(q(inPage, 99)))
 		t.Log(msg)
 		fmt.Println(msg)
 	})

@@ -340,6 +340,9 @@ function maybeAskEvents(d) {
 }
 
 function estop() {
+  // When the stop was pressed, in the page's clock (ms since the epoch), for
+  // the browser test's click → torque-off split.
+  window.plateResortPanel.lastEStopAt = performance.timeOrigin + performance.now();
   if (st.view === 'device' && st.device) {
     send(st.device, 'emergency_stop', {}, { out: 'dev-reply' });
     return;
@@ -504,6 +507,9 @@ function drawDevice() {
   drawDial(d);
   $('ro-angle').textContent = typeof s.position_deg === 'number' ? num(s.position_deg) + '°' : '–';
   $('ro-hotel').textContent = s.active_hotel ? String(s.active_hotel) : 'between hotels';
+  $('ro-hotel').className = s.active_hotel ? 'big' : 'big none';
+  // Start the speed field at the present speed, unless someone is typing.
+  if (typeof s.speed === 'number' && s.speed > 0 && !$('speed-input').value && document.activeElement !== $('speed-input')) $('speed-input').value = String(s.speed);
   $('ro-target').textContent = s.target ? (s.target.hotel ? `hotel ${s.target.hotel}, ` : '') + num(s.target.angle) + '°' : '–';
   $('ro-moving').textContent = s.moving ? 'yes' : 'no';
   $('ro-speed').textContent = typeof s.speed === 'number' ? String(s.speed) : '–';
@@ -530,7 +536,7 @@ function drawDevice() {
   if (typeof max === 'number') $('speed-input').max = String(max);
 
   const may = d.may;
-  for (const b of document.querySelectorAll('#device-view .controls button')) b.disabled = may !== true;
+  for (const b of document.querySelectorAll('#device-view .controls button, #device-view .controls input')) b.disabled = may !== true;
   $('dev-role').textContent = mayText(may);
 
   const h = d.health || {};
