@@ -26,10 +26,10 @@ run:
 ## test-deps: install what the end-to-end tests use (mosquitto via apt when root,
 ## a pinned Prefect server and a pinned Home Assistant Core in local venvs).
 test-deps:
-	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null; then \
+	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null || ! command -v chromium >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients) >/dev/null; \
-		else echo "mosquitto missing: sudo apt-get install mosquitto mosquitto-clients (tests needing it will skip)"; fi; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients chromium) >/dev/null; \
+		else echo "mosquitto or chromium missing: sudo apt-get install mosquitto mosquitto-clients chromium (tests needing them will skip)"; fi; \
 	fi
 	@if command -v python3 >/dev/null; then ./.ci/prefect-venv.sh $(PREFECT_VENV) >/dev/null; \
 	else echo "python3 missing: the Prefect end-to-end tests will skip"; fi

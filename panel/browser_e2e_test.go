@@ -368,7 +368,7 @@ func TestPanelInChromium(t *testing.T) {
 				t.Errorf("#%s reads %q, want it to contain %q as text", id, got, hostile)
 			}
 		}
-		if got := eval[string](t, op, `[...document.querySelectorAll('#dial-hotels text')].map(e => e.textContent).join('|')`); got != hostile+"|B" {
+		if got := eval[string](t, op, `[...document.querySelectorAll('#dial-hotels text')].map(e => e.textContent).join('|')`); got != hostile[:9]+"…|B" {
 			t.Errorf("dial labels %q", got)
 		}
 		// No element was parsed out of the string, and its handler never ran.

@@ -447,14 +447,17 @@ function drawFleet() {
     const cells = [
       [online ? 'online' : (d.availability || 'unknown'), online ? 'ok' : 'bad'],
       [typeof s.position_deg === 'number' ? num(s.position_deg) + '°' + (s.moving ? ' (moving)' : '') : '–', ''],
-      [s.active_hotel ? String(s.active_hotel) : '–', ''],
+      [s.active_hotel ? String(s.active_hotel) : '–', 'wrap'],
       [s.estop ? 'LATCHED' : 'no', s.estop ? 'bad' : ''],
-      [warns.length ? warns.map(String).join('; ') : 'none', warns.length ? 'warn' : ''],
+      [warns.length ? warns.map(String).join('; ') : 'none', warns.length ? 'warn wrap' : ''],
     ];
     cells.forEach(([t, cls], i) => { r.cells[i].textContent = t; r.cells[i].className = cls; });
   }
   for (const [id, r] of fleetRows) if (!st.devices.has(id)) { r.tr.remove(); fleetRows.delete(id); }
 }
+
+// clip shortens a label for the dial; the buttons show the whole name.
+function clip(str, n) { return str.length > n ? str.slice(0, n - 1) + '…' : str; }
 
 function polar(deg, r) {
   const a = deg * Math.PI / 180; // 0° at the top, clockwise, like the dial of a clock
@@ -482,7 +485,7 @@ function drawDial(d) {
       const active = s.active_hotel === h.name;
       const [x, y] = polar(h.angle, 100); const [tx, ty] = polar(h.angle, 116);
       g.append(el('svg:circle', { cx: x, cy: y, r: active ? 9 : 7, class: active ? 'hotel active' : 'hotel' }));
-      g.append(el('svg:text', { x: tx, y: ty, class: 'hotel-label', 'text-anchor': 'middle', 'dominant-baseline': 'central' }, String(h.name)));
+      g.append(el('svg:text', { x: tx, y: ty, class: 'hotel-label', 'text-anchor': 'middle', 'dominant-baseline': 'central' }, clip(String(h.name), 10)));
     }
   }
   const pos = typeof s.position_deg === 'number' ? s.position_deg : null;
