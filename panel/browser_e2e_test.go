@@ -149,7 +149,7 @@ func startStack(t *testing.T) *stack {
 	pub("plate-resort/evil-1/info", fmt.Sprintf(`{"device":"evil-1","hotels":[{"name":%s,"angle":45},{"name":"B","angle":135}],"commands":[]}`, hj))
 	pub("plate-resort/evil-1/state", fmt.Sprintf(`{"connected":true,"moving":false,"position_deg":45,"active_hotel":%s,"target":{"hotel":%s,"angle":45},"speed":5,"estop":false}`, hj, hj))
 	pub("plate-resort/evil-1/health", fmt.Sprintf(`{"temperature_c":30,"warnings":[%s],"serial":{"port":%s,"connected":true}}`, hj, hj))
-	pub("plate-resort/_fleet/availability", "online")   // system topics: never a device
+	pub("plate-resort/_fleet/availability", "online") // system topics: never a device
 	pub("plate-resort/_bridge/w1/availability", "online")
 	return s
 }
