@@ -480,7 +480,9 @@ func TestPanelInChromium(t *testing.T) {
 		waitText(t, vw, 10*time.Second, "conn", "connected as viewer")
 		run(t, vw, chromedp.Navigate(s.url+"#/device/resort-1"))
 		waitText(t, vw, 15*time.Second, "dev-role", "Read-only")
-		waitText(t, vw, 5*time.Second, "ro-hotel", "between hotels")
+		// It sees the state: the angle, and the e-stop the operator latched.
+		waitJS(t, vw, 5*time.Second, "angle and latched e-stop shown to the viewer",
+			`/°$/.test(document.getElementById('ro-angle').textContent) && !document.getElementById('dev-estop').hidden`)
 		if n := eval[int](t, vw, `[...document.querySelectorAll('#device-view .controls button, #estop')].filter(b => !b.disabled).length`); n != 0 {
 			t.Fatalf("%d enabled buttons for a viewer", n)
 		}
