@@ -12,7 +12,7 @@ HA_VENV     ?= .cache/ha-venv
 PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross vet fmt check clean
+.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross vet fmt check clean panel-vendor
 
 all: build
 
@@ -26,10 +26,10 @@ run:
 ## test-deps: install what the end-to-end tests use (mosquitto via apt when root,
 ## a pinned Prefect server and a pinned Home Assistant Core in local venvs).
 test-deps:
-	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null; then \
+	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null || ! command -v chromium >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients) >/dev/null; \
-		else echo "mosquitto missing: sudo apt-get install mosquitto mosquitto-clients (tests needing it will skip)"; fi; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients chromium) >/dev/null; \
+		else echo "mosquitto or chromium missing: sudo apt-get install mosquitto mosquitto-clients chromium (tests needing them will skip)"; fi; \
 	fi
 	@if command -v python3 >/dev/null; then ./.ci/prefect-venv.sh $(PREFECT_VENV) >/dev/null; \
 	else echo "python3 missing: the Prefect end-to-end tests will skip"; fi
@@ -95,6 +95,16 @@ soak-short: build
 cross:
 	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-arm64 ./cmd/plate-resort
 	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-armv7 ./cmd/plate-resort
+
+## panel-vendor: reproduce panel/web/vendor/mqtt.esm.js (the web panel's MQTT client) from
+## the npm registry at the version and integrity pinned in panel/package-lock.json; the
+## copy is committed, so `make build` never needs npm. TestVendoredMQTTJS checks it.
+panel-vendor:
+	cd panel && npm ci --ignore-scripts --no-audit --no-fund
+	cp panel/node_modules/mqtt/dist/mqtt.esm.js panel/web/vendor/mqtt.esm.js
+	cp panel/node_modules/mqtt/LICENSE.md panel/web/vendor/mqtt.LICENSE.md
+	cd panel/web/vendor && sha512sum mqtt.esm.js > ../../mqtt.esm.js.sha512
+	rm -rf panel/node_modules
 
 vet:
 	$(GO) vet ./...

@@ -15,6 +15,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
+
+	"github.com/plate-resort/plate-resort/panel"
 )
 
 // Broker is one embedded mochi-mqtt server with its listeners.
@@ -115,6 +117,9 @@ func New(cfg Config, log zerolog.Logger) (*Broker, error) {
 			wsTLS = tlsCfg
 		}
 		b.ws = newWSListener(listenerWS, a, wsTLS, cfg.Limits.MaxPacketSize)
+		if cfg.Listeners.WebSocket.Panel {
+			b.ws.panel = panel.Handler(panel.Options{Prefix: cfg.Prefix})
+		}
 	}
 	return b, nil
 }

@@ -53,6 +53,9 @@ type WebSocketConfig struct {
 	Address string `koanf:"address"` // host:port; empty turns it off
 	// TLS serves wss:// with the certificate of listeners.tls.
 	TLS bool `koanf:"tls"`
+	// Panel serves the web panel (package panel) on plain GET requests to
+	// this listener; WebSocket upgrades on any path stay MQTT.
+	Panel bool `koanf:"panel"`
 }
 
 // HealthConfig is the HTTP health endpoint (GET /healthz).

@@ -32,6 +32,9 @@ type wsListener struct {
 	// readLimit bounds one WebSocket message, so a frame cannot be bigger
 	// than the largest MQTT packet allowed plus its fixed header.
 	readLimit int64
+	// panel, when set, answers requests that are not WebSocket upgrades
+	// (listeners.websocket.panel); nil keeps every path MQTT-only.
+	panel http.Handler
 }
 
 var _ listeners.Listener = (*wsListener)(nil)
@@ -81,6 +84,13 @@ func (l *wsListener) Init(log *slog.Logger) error {
 func (l *wsListener) Serve(establish listeners.EstablishFn) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// An upgrade on any path is MQTT (clients use / or /mqtt); the
+		// panel gets the ordinary page loads (RFC 6455 §4.2.1: an upgrade
+		// carries Upgrade: websocket and Connection: Upgrade).
+		if l.panel != nil && !websocket.IsWebSocketUpgrade(r) {
+			l.panel.ServeHTTP(w, r)
+			return
+		}
 		c, err := l.upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			return // Upgrade already answered with an HTTP error

@@ -43,6 +43,8 @@ type simSection struct {
 func upDefaults() upConfig {
 	c := upConfig{Broker: broker.DefaultConfig(), Agent: agent.Defaults(), Sim: simSection{Baud: 57600, Deadband: float64(sim.DefaultDeadband)}, Bridge: bridgeDefaults()}
 	c.Log = logging.Options{Level: "info", Format: "auto"}
+	// The web panel (package panel) on the WebSocket listener, loopback only.
+	c.Broker.Listeners.WebSocket = broker.WebSocketConfig{Address: "127.0.0.1:9001", Panel: true}
 	return c
 }
 
@@ -124,7 +126,7 @@ func runUp(ctx context.Context, args []string) error {
 	host, port, _ := net.SplitHostPort(addr)
 	t := acfg.Topics()
 	mq := fmt.Sprintf("-h %s -p %s", host, port)
-	fmt.Printf(`plate-resort is up: broker mqtt://%s, simulated servo on %s (%s)%s
+	fmt.Printf(`plate-resort is up: broker mqtt://%s, simulated servo on %s (%s)%s%s
 
 Watch everything:
   mosquitto_sub %s -t '%s' -v
@@ -136,7 +138,7 @@ Emergency stop, then reset:
   mosquitto_pub %s -t %s -n ; mosquitto_pub %s -t %s -n
 
 Ctrl-C stops everything.
-`, addr, p.Path(), link, bridgeNote(cfg.Bridge),
+`, addr, p.Path(), link, bridgeNote(cfg.Bridge), panelNote(cfg.Broker, b),
 		mq, t.All(),
 		mq, t.Command(contract.ActivateHotel),
 		mq, t.Command(contract.GetPosition), contract.Responses(t.Prefix, "me")+"/"+t.Device,
@@ -159,4 +161,17 @@ Ctrl-C stops everything.
 		}
 	}
 	return runErr
+}
+
+// panelNote is the banner line with the web panel's address, when it is on.
+func panelNote(c broker.Config, b *broker.Broker) string {
+	ws := c.Listeners.WebSocket
+	if !ws.Panel || b.WebSocketAddr() == "" {
+		return ""
+	}
+	scheme := "http"
+	if ws.TLS {
+		scheme = "https"
+	}
+	return fmt.Sprintf("\nWeb panel: %s://%s/ (leave the user name empty: anonymous is allowed from loopback)", scheme, b.WebSocketAddr())
 }
