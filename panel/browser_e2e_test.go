@@ -420,6 +420,10 @@ func TestPanelInChromium(t *testing.T) {
 		if d := pos - 199; d < -0.5 || d > 0.5 {
 			t.Fatalf("the simulated carousel stands at %v°, want hotel C at 199°", pos)
 		}
+		// The move is history: the agent's event stream (live, and
+		// get_events on opening the page) shows who moved it.
+		waitJS(t, op, 10*time.Second, "the finished move in the events list, by op",
+			`[...document.querySelectorAll('#events li')].some(li => /command_finished · activate_hotel · ok · by op/.test(li.textContent))`)
 		shoot(t, op, shots, "device", 800, 480)
 		shoot(t, op, shots, "device", 1280, 800)
 		run(t, op, chromedp.EmulateViewport(800, 480))
