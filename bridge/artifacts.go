@@ -63,7 +63,10 @@ func (r *run) report(ctx context.Context, proposed prefect.StateCreate, now *pre
 	}
 }
 
-var keyUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
+var (
+	keyUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
+	dashes    = regexp.MustCompile(`-+`)
+)
 
 // artifactKey names the artifact collection of what on device: Prefect keys
 // take lowercase letters, numbers and dashes only (src/prefect/types/names.py
@@ -71,7 +74,7 @@ var keyUnsafe = regexp.MustCompile(`[^a-z0-9]+`)
 // Artifacts page, latest first.
 func artifactKey(device, what string) string {
 	k := "plate-resort-" + keyUnsafe.ReplaceAllString(strings.ToLower(device), "-") + "-" + keyUnsafe.ReplaceAllString(strings.ToLower(what), "-")
-	return strings.Trim(strings.ReplaceAll(k, "--", "-"), "-")
+	return strings.Trim(dashes.ReplaceAllString(k, "-"), "-")
 }
 
 // codeWords says an error code in words for a lab user (topics.md, "Error
