@@ -32,8 +32,9 @@ func (r *run) attempt(rctx context.Context) *prefect.StateCreate {
 	if st != nil {
 		return st
 	}
+	r.sent, r.reply = toAgentParams(r.dep.Def, params), nil
 	r.rl.Infof("sent %s to %s on %s (command id %s, parameters %s; reply expected within %s)", r.dep.Def.Command, r.dep.Device, topic, id,
-		contract.Clip(string(mustJSON(toAgentParams(r.dep.Def, params))), 500), timeout)
+		contract.Clip(string(mustJSON(r.sent)), 500), timeout)
 	return r.wait(rctx, replies, id, timeout)
 }
 
@@ -197,6 +198,7 @@ func (r *run) outcome(p []byte, id string) *prefect.StateCreate {
 		r.rl.Errorf("%v", err)
 		return ptr(prefect.Failed(err.Error()))
 	}
+	r.reply = rep
 	if rep.Duplicate {
 		r.rl.Infof("the device had already run command %s; using its stored reply", id)
 	}

@@ -27,6 +27,9 @@ type flowDef struct {
 	// upstream orchestrator's calls validate, but not sent to the agent.
 	Accepted map[string]*contract.Schema
 	Result   resultShape
+	// Note ends the deployment's description: which of two names for the
+	// same command is the upstream alias.
+	Note string
 }
 
 // flowDefs are the upstream deployments (AccelerationConsortium/plate-RESORT:
@@ -44,13 +47,18 @@ var flowDefs = []flowDef{
 	{Flow: "move-to-angle", Deployment: "move-to-angle", Command: contract.MoveToAngle},
 	{Flow: "set-speed", Deployment: "set-speed", Command: contract.SetSpeed},
 	{Flow: "emergency-stop", Deployment: "emergency-stop", Command: contract.EmergencyStop},
-	{Flow: "get-position", Deployment: "get-position", Command: contract.GetPosition, Result: resultAngle},
-	{Flow: "get-current-position", Deployment: "get-position", Command: contract.GetPosition, Result: resultAngle},
+	// Two upstream flows read the position; both names stay so existing
+	// callers work, and each description says which is the alias.
+	{Flow: "get-position", Deployment: "get-position", Command: contract.GetPosition, Result: resultAngle,
+		Note: "Same command as get-current-position/get-position, which is only the alias kept for upstream plate-RESORT's get_current_position flow."},
+	{Flow: "get-current-position", Deployment: "get-position", Command: contract.GetPosition, Result: resultAngle,
+		Note: "This is the alias kept for upstream plate-RESORT's get_current_position flow: it runs the same command as get-position/get-position, which new code should use."},
 	{Flow: "reboot", Deployment: "reboot", Command: contract.Reboot,
 		// upstream reboot(wait=0.8, reapply=True): the agent waits for the
 		// servo itself (resort.reboot_wait), so wait is accepted and unused.
 		Accepted: map[string]*contract.Schema{"wait": {Type: "number", Minimum: f64(0), Maximum: f64(60), Default: 0.8,
-			Description: "accepted for compatibility with the upstream flow; the agent waits for the servo to boot by itself"}}},
+			Title:       "Wait after reboot (seconds, unused)",
+			Description: "Accepted for compatibility with the upstream flow and not used: the agent waits for the servo to boot by itself. Seconds from 0 to 60."}}},
 }
 
 func f64(v float64) *float64 { return &v }

@@ -70,7 +70,7 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		name := deploymentName(def, dev, first)
 		d, err := b.pc.UpsertDeployment(ctx, prefect.DeploymentSpec{
 			Name: name, FlowID: flow, WorkPoolName: b.cfg.WorkPool,
-			Description: fmt.Sprintf("%s on %s: MQTT command %s (%s).", spec.Description, dev, def.Command, spec.Kind),
+			Description: fmt.Sprintf("%s Device %s, MQTT command %s (%s).", deploymentDescription(def, spec), dev, def.Command, spec.Kind),
 			Tags:        []string{"plate-resort", dev, string(spec.Kind)},
 			Entrypoint:  "mqtt://" + contract.DeviceTopics(b.cfg.Prefix, dev).Command(def.Command),
 			Parameters:  map[string]any{}, ParameterSchema: buildSchema(def, spec), EnforceParameterSchema: true,

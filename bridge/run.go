@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,6 +29,8 @@ type runDeps struct {
 	peers *peers        // which bridge of the pool claims which run
 	log   zerolog.Logger
 	cfg   runConfig
+	// artifactFailures counts artifacts Prefect did not take (artifacts.go).
+	artifactFailures atomic.Uint64
 }
 
 // runConfig are the settings a run reads.
@@ -93,6 +96,10 @@ type run struct {
 	// deployment has retries (an e-stop interrupted it, it was cancelled or
 	// expired, or its parameters are invalid): see attempts.
 	noRetry bool
+	// sent and reply are the current attempt's parameters as sent to the
+	// agent and its reply (nil until one came), for the artifacts.
+	sent  map[string]any
+	reply *contract.Reply
 }
 
 func newRun(deps *runDeps, fr prefect.FlowRun, dep *deployment, task *runTask) *run {
@@ -389,10 +396,21 @@ func (r *run) awaitRetry(ctx, rctx context.Context, st *prefect.State) bool {
 	return r.toRunning(ctx, rctx)
 }
 
-// finish proposes a final state and returns the state Prefect holds now.
-// It runs on a context that outlives the run timeout, so a timed-out run
-// still ends Crashed.
+// finish proposes a final state and returns the state Prefect holds now;
+// then it writes the run's artifacts, which never delay or change the
+// state (artifacts.go).
 func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State {
+	now := r.proposeFinal(ctx, s)
+	if now != nil {
+		r.report(ctx, s, now)
+	}
+	return now
+}
+
+// proposeFinal proposes a final state and returns the state Prefect holds
+// now. It runs on a context that outlives the run timeout, so a timed-out
+// run still ends Crashed.
+func (r *run) proposeFinal(ctx context.Context, s prefect.StateCreate) *prefect.State {
 	if s.Type == prefect.StateFailed && r.noRetry {
 		// Prefect would turn this Failed into AwaitingRetry when the run
 		// has retries left, whoever set them (this config, the deployment
@@ -411,7 +429,7 @@ func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State 
 	}
 	if res.State != nil && res.State.Type == prefect.StateCancelling && s.Type != prefect.StateCancelled {
 		// Cancelled in Prefect meanwhile: only CANCELLED may follow (docs/prefect.md §6).
-		return r.finish(ctx, prefect.Cancelled("cancelled in Prefect; the device's outcome was: "+contract.Clip(s.Message, 1500)))
+		return r.proposeFinal(ctx, prefect.Cancelled("cancelled in Prefect; the device's outcome was: "+contract.Clip(s.Message, 1500)))
 	}
 	if res.State != nil && res.State.Type != s.Type {
 		r.deps.log.Info().Str("flow_run", r.fr.ID).Str("proposed", string(s.Type)).Str("now", res.State.Name).Msg("Prefect chose another state")

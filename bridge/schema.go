@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/plate-resort/plate-resort/contract"
 )
@@ -12,21 +13,49 @@ import (
 // (the catalogue it validates with), renamed to the upstream parameter names,
 // so Prefect refuses what the agent would refuse before a run is created.
 type prefectSchema struct {
-	Title       string                      `json:"title"`
-	Type        string                      `json:"type"`
-	Description string                      `json:"description,omitempty"`
-	Properties  map[string]*contract.Schema `json:"properties"`
-	Required    []string                    `json:"required"`
+	Title       string `json:"title"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+	// Properties are *contract.Schema, or *optionalObject for a nested
+	// object (the overrides).
+	Properties map[string]any `json:"properties"`
+	Required   []string       `json:"required"`
 	// additionalProperties false: a misspelt parameter is refused at
 	// creation (409) instead of being silently ignored.
 	AdditionalProperties bool           `json:"additionalProperties"`
 	Definitions          map[string]any `json:"definitions"`
 }
 
+// optionalObject is how a nested object parameter (the overrides) reaches
+// the form: anyOf [null, object], the shape Python gives an Optional model
+// parameter. Prefect's form shows an anyOf as a choice of its members and,
+// with no value, picks the first (prefect-ui-library
+// src/schemas/utilities/properties.ts getInitialIndexForSchemaPropertyAnyOfValue),
+// so the form opens with "Agent's settings" chosen and the overrides box
+// closed (docs/prefect.md §17). The agent never sees the null: toAgentParams
+// drops it.
+type optionalObject struct {
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Position    *int   `json:"position,omitempty"`
+	AnyOf       []any  `json:"anyOf"`
+}
+
+// nullOption is the "leave it to the agent" member of an optionalObject.
+type nullOption struct {
+	Type  string `json:"type"`
+	Title string `json:"title"`
+}
+
+// builtinCatalog supplies titles and descriptions an older agent's info
+// lacks: they live in the contract (contract/catalog.go), so every agent of
+// this version publishes them itself.
+var builtinCatalog = contract.New(contract.Options{})
+
 // buildSchema turns the agent's spec into the deployment's schema for def.
 func buildSchema(def *flowDef, spec *contract.Spec) *prefectSchema {
-	out := &prefectSchema{Title: "Parameters", Type: "object", Description: spec.Description,
-		Properties: map[string]*contract.Schema{}, Required: []string{}, Definitions: map[string]any{}}
+	out := &prefectSchema{Title: "Parameters", Type: "object", Description: deploymentDescription(def, spec),
+		Properties: map[string]any{}, Required: []string{}, Definitions: map[string]any{}}
 	toPrefect := map[string]string{}
 	for p, a := range def.Rename {
 		toPrefect[a] = p
@@ -37,10 +66,18 @@ func buildSchema(def *flowDef, spec *contract.Spec) *prefectSchema {
 		}
 		return agentName
 	}
+	var builtin *contract.Schema
+	if b, ok := builtinCatalog.Lookup(spec.Name); ok {
+		builtin = b.Params
+	}
 	if spec.Params != nil {
 		for k, s := range spec.Params.Properties {
 			c := s.Clone()
-			c.Title = name(k)
+			fillText(c, k, builtin)
+			if c.Type == "object" {
+				out.Properties[name(k)] = optional(c)
+				continue
+			}
 			out.Properties[name(k)] = c
 		}
 		for _, r := range spec.Params.Required {
@@ -55,13 +92,57 @@ func buildSchema(def *flowDef, spec *contract.Spec) *prefectSchema {
 	next := len(out.Properties)
 	for _, k := range extra {
 		c := def.Accepted[k].Clone()
-		c.Title = k
 		pos := next
 		c.Position = &pos
 		next++
 		out.Properties[k] = c
 	}
 	return out
+}
+
+// fillText gives s (property k) the built-in title and description when the
+// agent's catalogue had none, down into nested objects.
+func fillText(s *contract.Schema, k string, builtinParent *contract.Schema) {
+	var b *contract.Schema
+	if builtinParent != nil {
+		b = builtinParent.Properties[k]
+	}
+	if b != nil {
+		if s.Title == "" || s.Title == k {
+			s.Title = b.Title
+		}
+		if s.Description == "" {
+			s.Description = b.Description
+		}
+	}
+	for nk, ns := range s.Properties {
+		fillText(ns, nk, b)
+	}
+}
+
+// optional wraps a nested object parameter as an optionalObject.
+func optional(obj *contract.Schema) *optionalObject {
+	o := &optionalObject{Title: obj.Title, Description: obj.Description, Position: obj.Position}
+	inner := obj.Clone()
+	inner.Title, inner.Position = "Set overrides", nil
+	o.AnyOf = []any{nullOption{Type: "null", Title: "Agent's settings"}, inner}
+	return o
+}
+
+// deploymentDescription is the deployment's description, a sentence for lab
+// users, with def's note (which name is the upstream alias).
+func deploymentDescription(def *flowDef, spec *contract.Spec) string {
+	d := strings.TrimSpace(spec.Description)
+	if d != "" {
+		d = strings.ToUpper(d[:1]) + d[1:]
+		if !strings.HasSuffix(d, ".") {
+			d += "."
+		}
+	}
+	if def.Note != "" {
+		d += " " + def.Note
+	}
+	return strings.TrimSpace(d)
 }
 
 // toAgentParams translates a run's parameters (upstream names) into the

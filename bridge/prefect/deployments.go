@@ -176,6 +176,15 @@ func (c *Client) ReadDeploymentByName(ctx context.Context, flow, deployment stri
 	return &d, nil
 }
 
+// ReadDeployment reads a deployment by id (GET /deployments/{id}).
+func (c *Client) ReadDeployment(ctx context.Context, id string) (*Deployment, error) {
+	var d Deployment
+	if err := c.do(ctx, call{method: "GET", path: "/deployments/" + url.PathEscape(id), out: &d, idempotent: true}); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 // FlowRunCreate is the body of POST /deployments/{id}/create_flow_run.
 type FlowRunCreate struct {
 	Name           string
