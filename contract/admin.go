@@ -9,7 +9,8 @@ func logLevelParams() *Schema {
 		lv[i] = l
 	}
 	return object(map[string]*Schema{
-		"level": {Type: "string", Enum: lv, Description: "trace, debug, info, warn or error"},
+		"level": {Type: "string", Enum: lv, Title: "Log level",
+			Description: "The agent's new log level: trace, debug, info, warn or error. Trace and debug fill a Pi's disk quickly; set info again when done."},
 	}, "level")
 }
 

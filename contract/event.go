@@ -57,8 +57,8 @@ func eventsParams() *Schema {
 	}
 	return object(map[string]*Schema{
 		"limit": {Type: "integer", Minimum: f64(1), Maximum: f64(MaxEventsLimit), Default: DefaultEventsLimit,
-			Description: "how many of the latest events, 1..1000"},
-		"type": {Type: "string", Enum: types, Description: "only events of this type"},
+			Title: "Number of events", Description: "How many of the latest events to return, from 1 to 1000 (default 50)."},
+		"type": {Type: "string", Enum: types, Title: "Event type", Description: "Return only events of this type, for example estop or command_finished; leave empty for all."},
 	})
 }
 
