@@ -48,8 +48,8 @@ const (
 	defaultMaintainer = "plate-resort maintainers <maintainers@users.noreply.r-seed-96bd3fd1.example>"
 	homepage          = "https://github.com/plate-resort/plate-resort"
 	// unitDir is where the units go.
-	unitDir = "/usr/lib/systemd/system"
-	description       = `Dynamixel plate carousel on MQTT: edge agent, broker, Prefect bridge
+	unitDir     = "/usr/lib/systemd/system"
+	description = `Dynamixel plate carousel on MQTT: edge agent, broker, Prefect bridge
  plate-resort drives a lab plate carousel (a ROBOTIS Dynamixel X-series
  servo behind a USB serial adapter, usually on a Raspberry Pi) from MQTT
  commands and publishes its state and health. One binary holds the edge
