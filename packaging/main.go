@@ -47,7 +47,10 @@ const (
 	// The identity the repository's commits carry.
 	defaultMaintainer = "plate-resort maintainers <maintainers@users.noreply.r-seed-96bd3fd1.example>"
 	homepage          = "https://github.com/plate-resort/plate-resort"
-	// unitDir is where the units go.
+	// unitDir is where the units go. Debian moves every packaged file to
+	// /usr (https://wiki.debian.org/UsrMerge); on the merged-/usr systems
+	// bookworm requires, /lib/systemd/system is the same directory, and
+	// bookworm's lintian (2.116) accepts this path.
 	unitDir     = "/usr/lib/systemd/system"
 	description = `Dynamixel plate carousel on MQTT: edge agent, broker, Prefect bridge
  plate-resort drives a lab plate carousel (a ROBOTIS Dynamixel X-series
@@ -356,6 +359,7 @@ func writeCopyright(tmplPath, bin string, year int, out string) error {
 
 var (
 	describeAhead = regexp.MustCompile(`-([0-9]+)-g([0-9a-f]+)$`)
+	bareCommit    = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
 	debVersionOK  = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~]*$`)
 )
 
@@ -363,8 +367,9 @@ var (
 // a version dpkg orders the same way: "v1.2.3" → "1.2.3", "v1.2.3-4-gabc"
 // (4 commits after the tag) → "1.2.3+4.gabc", "v1.2.3-rc1" → "1.2.3~rc1"
 // (before 1.2.3), a bare commit "abc1234" (no tag yet) → "0~git.abc1234",
-// "-dirty" → "+dirty". A native package's version has no hyphen (Debian
-// policy §5.6.12, Version).
+// "-dirty" → "+dirty". A bare hexadecimal string of 7 or more digits is
+// taken for a commit (so an all-hex tag such as 20261130 is too). A native
+// package's version has no hyphen (Debian policy §5.6.12, Version).
 func debianVersion(describe string) (string, error) {
 	v := strings.TrimSpace(describe)
 	dirty := strings.HasSuffix(v, "-dirty")
@@ -372,7 +377,7 @@ func debianVersion(describe string) (string, error) {
 	if len(v) > 1 && (v[0] == 'v' || v[0] == 'V') && v[1] >= '0' && v[1] <= '9' {
 		v = v[1:]
 	}
-	if v == "" || v[0] < '0' || v[0] > '9' {
+	if v == "" || v[0] < '0' || v[0] > '9' || bareCommit.MatchString(v) {
 		v = "0~git." + v
 	} else {
 		v = describeAhead.ReplaceAllString(v, "+$1.g$2")
