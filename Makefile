@@ -12,7 +12,7 @@ HA_VENV     ?= .cache/ha-venv
 PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross vet fmt check clean
+.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross dist vet fmt check clean
 
 all: build
 
@@ -23,13 +23,13 @@ build:
 run:
 	$(GO) run ./cmd/plate-resort up -c configs/up.yaml
 
-## test-deps: install what the end-to-end tests use (mosquitto via apt when root,
+## test-deps: install what the end-to-end tests use (mosquitto and lintian via apt when root,
 ## a pinned Prefect server and a pinned Home Assistant Core in local venvs).
 test-deps:
-	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null; then \
+	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null || ! command -v lintian >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients) >/dev/null; \
-		else echo "mosquitto missing: sudo apt-get install mosquitto mosquitto-clients (tests needing it will skip)"; fi; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients lintian) >/dev/null; \
+		else echo "mosquitto or lintian missing: sudo apt-get install mosquitto mosquitto-clients lintian (tests needing them will skip)"; fi; \
 	fi
 	@if command -v python3 >/dev/null; then ./.ci/prefect-venv.sh $(PREFECT_VENV) >/dev/null; \
 	else echo "python3 missing: the Prefect end-to-end tests will skip"; fi
@@ -95,6 +95,10 @@ cross:
 	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-arm64 ./cmd/plate-resort
 	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/plate-resort-linux-armv7 ./cmd/plate-resort
 
+## dist: .deb packages for arm64, armhf and amd64 in dist/ (packaging/, nfpm as a library).
+dist:
+	$(GO) run ./packaging -version '$(VERSION)' -ldflags '$(LDFLAGS)' -out dist
+
 vet:
 	$(GO) vet ./...
 
@@ -102,4 +106,4 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
