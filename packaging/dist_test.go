@@ -455,8 +455,8 @@ func TestInstallRunPurge(t *testing.T) {
 	if len(pw) != 7 || pw[5] != stateDir || pw[6] != "/usr/sbin/nologin" {
 		t.Fatalf("plate-resort user: %q", pw)
 	}
-	if uid, _ := strconv.Atoi(pw[2]); uid == 0 || uid >= 1000 {
-		t.Errorf("plate-resort has uid %d: want a system user (1..999, Debian policy §9.2.2)", uid)
+	if uid, _ := strconv.Atoi(pw[2]); uid < 100 || uid > 999 {
+		t.Errorf("plate-resort has uid %d: want a dynamically allocated system user, 100..999 (Debian policy §9.2.2)", uid)
 	}
 	if v := mustRun(t, 10*time.Second, "/usr/bin/plate-resort", "version"); !strings.Contains(v, builtVer) {
 		t.Errorf("plate-resort version: %q, want %s", v, builtVer)
