@@ -12,7 +12,7 @@ HA_VENV     ?= .cache/ha-venv
 PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross vet fmt check clean panel-vendor
+.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross dist vet fmt check clean panel-vendor
 
 all: build
 
@@ -23,13 +23,15 @@ build:
 run:
 	$(GO) run ./cmd/plate-resort up -c configs/up.yaml
 
-## test-deps: install what the end-to-end tests use (mosquitto via apt when root,
+## test-deps: install what the end-to-end tests use (mosquitto, chromium, lintian, systemd, prometheus via apt when root,
 ## a pinned Prefect server and a pinned Home Assistant Core in local venvs).
 test-deps:
-	@if ! command -v mosquitto >/dev/null || ! command -v mosquitto_rr >/dev/null || ! command -v chromium >/dev/null; then \
+	@missing=""; for b in mosquitto mosquitto_rr chromium lintian systemd-analyze prometheus promtool; do \
+		command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients chromium) >/dev/null; \
-		else echo "mosquitto or chromium missing: sudo apt-get install mosquitto mosquitto-clients chromium (tests needing them will skip)"; fi; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients chromium lintian systemd prometheus) >/dev/null; \
+		else echo "missing:$$missing: sudo apt-get install mosquitto mosquitto-clients chromium lintian systemd prometheus (tests needing them will skip)"; fi; \
 	fi
 	@if command -v python3 >/dev/null; then ./.ci/prefect-venv.sh $(PREFECT_VENV) >/dev/null; \
 	else echo "python3 missing: the Prefect end-to-end tests will skip"; fi
@@ -106,6 +108,10 @@ panel-vendor:
 	cd panel/web/vendor && sha512sum mqtt.esm.js > ../../mqtt.esm.js.sha512
 	rm -rf panel/node_modules
 
+## dist: .deb packages for arm64, armhf and amd64 in dist/ (packaging/, nfpm as a library).
+dist:
+	$(GO) run ./packaging -version '$(VERSION)' -ldflags '$(LDFLAGS)' -out dist
+
 vet:
 	$(GO) vet ./...
 
@@ -113,4 +119,4 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
