@@ -33,6 +33,7 @@ type serviceDeps struct {
 	counters *counters
 	health   func(context.Context) (contract.Health, error) // get_health, reboot
 	wish     *wish                                          // the serial connection connect/disconnect ask for
+	metrics  *metrics                                       // Prometheus metrics (metrics.go)
 }
 
 // service is the command service: catalogue, parsing, dedupe, expiry, the

@@ -45,6 +45,7 @@ type session struct {
 	closing atomic.Bool
 
 	seq atomic.Uint64 // arrival order of inbound messages
+	up  atomic.Bool   // connected and subscribed (readiness, metrics)
 }
 
 func newSession(d sessionDeps) *session { return &session{sessionDeps: d} }
@@ -66,6 +67,7 @@ func (s *session) connect(ctx context.Context) error {
 		// vanished without saying goodbye.
 		Will:      &paho.WillMessage{Retain: true, QoS: 1, Topic: s.topics.Availability(), Payload: []byte(contract.Offline)},
 		OnUp:      func(cm *autopaho.ConnectionManager) { s.onUp(ctx, cm) },
+		OnDown:    func() { s.up.Store(false) },
 		OnPublish: s.onPublish,
 	})
 	if err != nil {
