@@ -28,6 +28,10 @@ type runDeps struct {
 	peers *peers        // which bridge of the pool claims which run
 	log   zerolog.Logger
 	cfg   runConfig
+
+	// metrics counts final states (metrics.go); nil in tests that build
+	// runDeps by hand.
+	metrics *bridgeMetrics
 }
 
 // runConfig are the settings a run reads.
@@ -416,6 +420,7 @@ func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State 
 	if res.State != nil && res.State.Type != s.Type {
 		r.deps.log.Info().Str("flow_run", r.fr.ID).Str("proposed", string(s.Type)).Str("now", res.State.Name).Msg("Prefect chose another state")
 	}
+	r.deps.metrics.finished(r.fr, r.dep, res.State)
 	return res.State
 }
 
