@@ -46,9 +46,9 @@ func upDefaults() upConfig {
 	c.Log = logging.Options{Level: "info", Format: "auto"}
 	// Metrics and health on in the dev setup, on fixed loopback ports
 	// (configs/up.yaml; configs/prometheus/prometheus.yml scrapes them).
-	c.Broker.Listeners.Health = broker.HealthConfig{Address: "127.0.0.1:9100", Metrics: true}
-	c.Agent.HTTP = ops.Config{Address: "127.0.0.1:9101", Metrics: true}
-	c.Bridge.HTTP = ops.Config{Address: "127.0.0.1:9102", Metrics: true}
+	c.Broker.Listeners.Health = broker.HealthConfig{Address: "127.0.0.1:9180", Metrics: true}
+	c.Agent.HTTP = ops.Config{Address: "127.0.0.1:9181", Metrics: true}
+	c.Bridge.HTTP = ops.Config{Address: "127.0.0.1:9182", Metrics: true}
 	return c
 }
 

@@ -40,7 +40,7 @@ type Config struct {
 func (c Config) Check(key string, bad func(key, format string, a ...any)) {
 	if c.Address == "" {
 		if c.Metrics {
-			bad(key+".metrics", "true, but %s.address is empty: set an address such as 127.0.0.1:9101 (or turn metrics off)", key)
+			bad(key+".metrics", "true, but %s.address is empty: set an address such as 127.0.0.1:9181 (or turn metrics off)", key)
 		}
 		return
 	}
@@ -55,7 +55,7 @@ func (c Config) Check(key string, bad func(key, format string, a ...any)) {
 func ValidateAddress(a string) error {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
-		return fmt.Errorf("%q is not host:port (for example 127.0.0.1:9101 or :9101): %v", a, err)
+		return fmt.Errorf("%q is not host:port (for example 127.0.0.1:9181 or :9181): %v", a, err)
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 0 || n > 65535 {
