@@ -84,7 +84,7 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 		birth: tel.announce, haOnline: tel.homeAssistantOnline,
 	})
 	a := &Agent{cfg: cfg, log: alog, resort: res, sess: sess, out: out, svc: svc, tel: tel, link: lnk, metrics: met, ops: ops.New(cfg.HTTP.Metrics)}
-	met.register(a.ops.Registry(), agentSources{
+	met.register(a.ops, agentSources{
 		resort: res, busy: svc.busy, inbox: svc.inbox.len, live: lv, health: health, mqttUp: sess.up.Load,
 		journal: func() int {
 			if j := a.journal.Load(); j != nil {
@@ -96,6 +96,10 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	a.registerChecks(a.ops)
 	return a, nil
 }
+
+// MetricNames are the names of the agent's own metrics (tests hold the
+// shipped dashboard and alert rules to them).
+func (a *Agent) MetricNames() []string { return a.ops.MetricNames() }
 
 // HTTPAddr is the bound address of the http endpoint ("" when off or
 // before Run has started it).

@@ -177,7 +177,7 @@ func b2f(b bool) float64 {
 }
 
 // register adds every agent metric to reg.
-func (m *metrics) register(reg prometheus.Registerer, src agentSources) {
+func (m *metrics) register(reg interface{ MustRegister(...prometheus.Collector) }, src agentSources) {
 	reg.MustRegister(m.commands, m.duration, m.moveError, m.estops, m.serial, m.serialRTT, agentCollector{src})
 }
 

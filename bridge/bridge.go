@@ -69,6 +69,9 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 	return b, nil
 }
 
+// MetricNames are the names of the bridge's own metrics.
+func (b *Bridge) MetricNames() []string { return b.ops.MetricNames() }
+
 // HTTPAddr is the bound address of the http endpoint ("" when off or
 // before Run has started it).
 func (b *Bridge) HTTPAddr() string { return b.ops.Addr() }

@@ -153,7 +153,7 @@ func (c Config) stallAfter() time.Duration {
 // registerOps adds the bridge's metrics and checks to srv.
 func (b *Bridge) registerOps(srv *ops.Server) {
 	m := b.metrics
-	srv.Registry().MustRegister(m.runs, m.runTime, m.requests, m.reqTime, bridgeCollector{b})
+	srv.MustRegister(m.runs, m.runTime, m.requests, m.reqTime, bridgeCollector{b})
 	limit := b.cfg.stallAfter()
 	srv.Live("poll", ops.Stall("polling Prefect for scheduled runs", limit, m.poll.Get))
 	srv.Live("heartbeat", ops.Stall("worker heartbeat to Prefect", limit, m.heartbeat.Get))

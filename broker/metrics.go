@@ -102,12 +102,15 @@ func (c infoCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descInflight, atomic.LoadInt64(&i.Inflight))
 }
 
+// MetricNames are the names of the broker's own metrics.
+func (b *Broker) MetricNames() []string { return b.ops.MetricNames() }
+
 // registerOps adds the broker's metrics and its liveness check to srv.
 // Liveness: mochi's event loop stamps Info.Time every sys_interval
 // (publishSysTopics); a loop that stopped stamping for 3 intervals plus a
 // margin is stuck.
 func (b *Broker) registerOps(srv *ops.Server, met *brokerMetrics) {
-	srv.Registry().MustRegister(met.refused, met.denied, infoCollector{b.srv})
+	srv.MustRegister(met.refused, met.denied, infoCollector{b.srv})
 	limit := 3*b.cfg.Limits.SysInterval + 10*time.Second
 	srv.Live("event_loop", func() error {
 		last := atomic.LoadInt64(&b.srv.Info.Time)

@@ -157,7 +157,11 @@ func TestPrometheusScrapesTheStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fr, err = stack.WaitFinal(ctx, pc, fr.ID, 90*time.Second); err != nil || fr.State.Type != prefect.StateCompleted {
-		t.Fatalf("move run: %v %+v", err, fr)
+		msg := ""
+		if fr != nil && fr.State != nil {
+			msg = fr.State.Message
+		}
+		t.Fatalf("move run: %v, state %q", err, msg)
 	}
 	var after float64
 	testenv.Eventually(t, 15*time.Second, "the move in Prometheus", func() bool {

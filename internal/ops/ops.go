@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +87,7 @@ type Server struct {
 	mu    sync.Mutex
 	live  []check
 	ready []check
+	names []string // of every metric registered through MustRegister
 
 	ln  net.Listener
 	srv *http.Server
@@ -105,6 +107,39 @@ func New(metrics bool) *Server {
 
 // Registry is where the process's parts register their metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// MustRegister registers cs on the registry and remembers their metric
+// names (MetricNames).
+func (s *Server) MustRegister(cs ...prometheus.Collector) {
+	s.reg.MustRegister(cs...)
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range cs {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d := range ch {
+		// Desc has no name accessor; its String is
+		// `Desc{fqName: "name", help: ...}`.
+		str := d.String()
+		if _, rest, ok := strings.Cut(str, `fqName: "`); ok {
+			if name, _, ok := strings.Cut(rest, `"`); ok {
+				s.names = append(s.names, name)
+			}
+		}
+	}
+}
+
+// MetricNames are the names of the metrics registered through
+// MustRegister (for tests that hold dashboards and alert rules to the code).
+func (s *Server) MetricNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.names...)
+}
 
 // MetricsOn says whether /metrics is served.
 func (s *Server) MetricsOn() bool { return s.metrics }
