@@ -59,4 +59,3 @@ func TestBridgeConfigRefusesBadHTTP(t *testing.T) {
 		}
 	}
 }
-
