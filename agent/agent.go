@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -11,6 +12,7 @@ import (
 	"github.com/plate-resort/plate-resort/agent/journal"
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
+	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
 // Options are the seams of an Agent.
@@ -38,6 +40,10 @@ type Agent struct {
 	tel    *telemetry
 	link   *link
 	events *eventSink
+	// metrics and ops: the /health, /ready and /metrics endpoint (metrics.go).
+	metrics *metrics
+	ops     *ops.Server
+	journal atomic.Pointer[journal.Journal] // for metrics, once Run opened it
 }
 
 // New builds an agent; Run starts it. Parts are built in the order of
@@ -51,8 +57,11 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	alog := log.With().Str("component", "agent").Str("device", cfg.Device).Logger()
 	topics := cfg.Topics()
 
+	var svcRef *service // the catalogue is the service's; metrics only ask it after New
+	met := newMetrics(func(name string) bool { _, ok := svcRef.catalog().Lookup(name); return ok })
+
 	lv := newLive() // before the driver: it receives every position the driver reads
-	res := resort.New(cfg.Resort, log, resort.Options{Open: opts.SerialOpen, Observe: lv.observe, Started: lv.moveStarted})
+	res := resort.New(cfg.Resort, log, resort.Options{Open: opts.SerialOpen, Observe: lv.observe, Started: lv.moveStarted, SerialObserve: met.serialObserve})
 	cnt := &counters{}
 	health := &healthReader{resort: res, started: time.Now(), counters: cnt.snapshot}
 	pub := &publisher{log: alog}
@@ -62,12 +71,13 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 
 	svc := newService(serviceDeps{
 		cfg: cfg, log: alog, topics: topics, resort: res,
-		send: out.send, notify: lv, counters: cnt, health: health.read, wish: want,
+		send: out.send, notify: lv, counters: cnt, health: health.read, wish: want, metrics: met,
 		events: ev, logLevel: lvl,
 	})
+	svcRef = svc
 	tel := newTelemetry(telemetryDeps{
 		cfg: cfg, log: alog, topics: topics, resort: res,
-		publish: pub.publish, status: svc, live: lv, health: health.read, event: ev.emit,
+		publish: pub.publish, status: svc, live: lv, health: health.read, event: ev.emit, healthStamp: met.healthStamp,
 	})
 	lnk := &link{linkDeps{
 		log: alog, interval: cfg.ReconnectInterval, resort: res, wish: want, service: svc, notify: lv, event: ev.emit,
@@ -77,8 +87,27 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 		inbox: svc.inbox, urgent: svc.urgentStop, busy: svc.refuseBusy,
 		birth: tel.announce, haOnline: tel.homeAssistantOnline, event: ev.emit,
 	})
-	return &Agent{cfg: cfg, log: alog, resort: res, sess: sess, out: out, svc: svc, tel: tel, link: lnk, events: ev}, nil
+	a := &Agent{cfg: cfg, log: alog, resort: res, sess: sess, out: out, svc: svc, tel: tel, link: lnk, events: ev, metrics: met, ops: ops.New(cfg.HTTP.Metrics)}
+	met.register(a.ops, agentSources{
+		resort: res, busy: svc.busy, inbox: svc.inbox.len, live: lv, health: health, mqttUp: sess.up.Load,
+		journal: func() int {
+			if j := a.journal.Load(); j != nil {
+				return j.Len()
+			}
+			return -1
+		}, counters: cnt.snapshot,
+	})
+	a.registerChecks(a.ops)
+	return a, nil
 }
+
+// MetricNames are the names of the agent's own metrics (tests hold the
+// shipped dashboard and alert rules to them).
+func (a *Agent) MetricNames() []string { return a.ops.MetricNames() }
+
+// HTTPAddr is the bound address of the http endpoint ("" when off or
+// before Run has started it).
+func (a *Agent) HTTPAddr() string { return a.ops.Addr() }
 
 // Catalog is the command catalogue the agent validates with.
 func (a *Agent) Catalog() *contract.Catalog { return a.svc.catalog() }
@@ -102,6 +131,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer jr.Close()
 	a.svc.journal = jr
+	a.journal.Store(jr)
 	for _, e := range interrupted {
 		a.log.Warn().Str("id", e.ID).Str("command", e.Command).Time("started", e.At).
 			Msg("command interrupted by the agent's last stop: outcome unknown; a repeat of its id is answered 'interrupted' and never run")
@@ -109,6 +139,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info().Str("journal", jpath).Int("ids", jr.Len()).Msg("dedupe journal open")
 	a.events.open(a.cfg.EventsPath(), a.cfg.EventsSize)
 	defer a.events.close() // after every loop has ended: the last events are written
+	if a.cfg.HTTP.Address != "" {
+		if err := a.ops.Start(a.cfg.HTTP.Address); err != nil {
+			return err
+		}
+		defer a.ops.Close()
+		a.log.Info().Str("http", a.ops.Addr()).Bool("metrics", a.cfg.HTTP.Metrics).Msg("health and metrics endpoint listening")
+	}
 	if a.cfg.ConnectOnStart {
 		a.link.connectAtStart(runCtx)
 	}

@@ -40,6 +40,7 @@ func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager) {
 		s.log.Error().Err(err).Msg("subscribe failed; the connection will be retried")
 		return
 	}
+	s.up.Store(true)
 	s.log.Info().Str("broker", mqttconn.Redact(s.cfg.MQTT.URL)).Str("commands", s.topics.CommandFilter()).Msg("MQTT connected")
 	s.pub.publish(sctx, s.topics.Availability(), []byte(contract.Online), true)
 	s.birth(sctx)

@@ -10,6 +10,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/resort"
 	"github.com/plate-resort/plate-resort/internal/logging"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
+	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
 // Config is everything in configs/agent.yaml.
@@ -51,6 +52,9 @@ type Config struct {
 	// HomeAssistant discovery.
 	HomeAssistant HAConfig        `koanf:"homeassistant"`
 	Log           logging.Options `koanf:"log"`
+	// HTTP is the /health, /ready and /metrics endpoint (internal/ops);
+	// empty address: off.
+	HTTP ops.Config `koanf:"http"`
 }
 
 // HAConfig configures Home Assistant MQTT discovery.
@@ -131,6 +135,7 @@ func (c Config) Validate() error {
 			bad("homeassistant.prefix", "%v", err)
 		}
 	}
+	c.HTTP.Check("http", bad)
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"time"
 
 	"github.com/plate-resort/plate-resort/contract"
@@ -17,13 +18,18 @@ type healthReader struct {
 	resort   *resort.Resort
 	started  time.Time
 	counters func() contract.Counters
+	last     atomic.Pointer[contract.Health] // the last report, for metrics
 }
+
+// lastReport is the last health report read (nil before the first).
+func (h *healthReader) lastReport() *contract.Health { return h.last.Load() }
 
 // read reads the servo (when connected) and assembles the report. A
 // failing servo read is a warning in the report, not a failed report: the
 // link part is exactly what a user needs then.
-func (h *healthReader) read(ctx context.Context) (contract.Health, error) {
-	rep := contract.Health{
+func (h *healthReader) read(ctx context.Context) (rep contract.Health, _ error) {
+	defer func() { h.last.Store(&rep) }()
+	rep = contract.Health{
 		Warnings: []string{}, Serial: serialLink(h.resort.Link()), ReadAt: time.Now().UTC(),
 		Agent: contract.AgentHealth{Version: version(), UptimeS: time.Since(h.started).Round(time.Second).Seconds(), Commands: h.counters()},
 	}
@@ -82,5 +88,6 @@ func (t *telemetry) healthLoop(ctx context.Context) {
 		last = rep
 		payload, _ := json.Marshal(rep)
 		t.publish(ctx, t.topics.Health(), payload, true)
+		t.healthStamp.Touch() // liveness (metrics.go)
 	}
 }

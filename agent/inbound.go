@@ -93,6 +93,16 @@ func (q *inbox) pop(ctx context.Context) (inbound, bool) {
 	}
 }
 
+// oldest is when the command waiting longest was received.
+func (q *inbox) oldest() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return time.Time{}, false
+	}
+	return q.items[0].received, true
+}
+
 // len is the number of commands waiting.
 func (q *inbox) len() int {
 	q.mu.Lock()

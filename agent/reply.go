@@ -33,6 +33,7 @@ func (s *service) finish(j *job, result any, e *contract.Error) {
 		r.StartedAt = &st
 	}
 	s.counters.count(e)
+	s.metrics.finished(j, result, e)
 	s.sendReply(j.dest, r, true)
 	s.eventFinished(j, result, e)
 	if j.req.ID != "" && j.req.Spec != nil {

@@ -35,6 +35,7 @@ type serviceDeps struct {
 	wish     *wish                                          // the serial connection connect/disconnect ask for
 	events   *eventSink                                     // history: <base>/event and get_events
 	logLevel *logLevel                                      // set_log_level
+	metrics  *metrics                                       // Prometheus metrics (metrics.go)
 }
 
 // service is the command service: catalogue, parsing, dedupe, expiry, the

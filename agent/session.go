@@ -47,6 +47,7 @@ type session struct {
 
 	seq atomic.Uint64 // arrival order of inbound messages
 	ups atomic.Uint64 // connections made; every one after the first is a reconnect
+	up  atomic.Bool   // connected and subscribed (readiness, metrics)
 }
 
 func newSession(d sessionDeps) *session { return &session{sessionDeps: d} }
@@ -68,6 +69,7 @@ func (s *session) connect(ctx context.Context) error {
 		// vanished without saying goodbye.
 		Will:      &paho.WillMessage{Retain: true, QoS: 1, Topic: s.topics.Availability(), Payload: []byte(contract.Offline)},
 		OnUp:      func(cm *autopaho.ConnectionManager) { s.onUp(ctx, cm) },
+		OnDown:    func() { s.up.Store(false) },
 		OnPublish: s.onPublish,
 	})
 	if err != nil {

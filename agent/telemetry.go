@@ -7,6 +7,7 @@ import (
 
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
+	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
 // commandStatus is what telemetry reads from the command service.
@@ -27,6 +28,8 @@ type telemetryDeps struct {
 	live    *live
 	health  func(context.Context) (contract.Health, error)
 	event   func(contract.Event) // events.go: fault and warning transitions
+	// healthStamp records each completed health round (liveness).
+	healthStamp *ops.Stamp
 }
 
 // telemetry publishes the device's retained topics: state, health, info and

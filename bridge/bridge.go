@@ -11,6 +11,7 @@ import (
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 	"github.com/plate-resort/plate-resort/contract"
+	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
 // Bridge is one Prefect worker for the configured carousels.
@@ -34,6 +35,9 @@ type Bridge struct {
 
 	wake chan struct{} // poll now
 	wg   sync.WaitGroup
+
+	metrics *bridgeMetrics // metrics.go
+	ops     *ops.Server    // /health, /ready, /metrics
 }
 
 // New validates cfg and builds a Bridge; Run starts it.
@@ -42,7 +46,10 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pc, err := prefect.New(cfg.prefectConfig())
+	met := newBridgeMetrics()
+	pcfg := cfg.prefectConfig()
+	pcfg.Observe = met.prefectObserved
+	pc, err := prefect.New(pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("prefect: %w", err)
 	}
@@ -51,12 +58,23 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 		corr: newCorrelator(), devs: newDevices(cfg.Prefix, cfg.Devices, contract.Options{Hotels: cfg.Hotels, MaxSpeed: cfg.MaxSpeed}),
 		flows: map[string]string{}, deps: map[string]*deployment{}, regSeq: map[string]int{},
 		inflight: map[string]*runTask{}, wake: make(chan struct{}, 1),
-		ship: newLogShipper(pc, log),
+		ship:    newLogShipper(pc, log),
+		metrics: met, ops: ops.New(cfg.HTTP.Metrics),
 	}
 	b.mq = newMQTTConn(cfg, b.log)
+	b.mq.will, b.mq.birth = cfg.will(), b.birth
 	b.runDeps = newRunDeps(cfg, b.log, pc, &requester{mq: b.mq, corr: b.corr, prefix: cfg.Prefix}, b.devs, b.ship)
+	b.runDeps.metrics = met
+	b.registerOps(b.ops)
 	return b, nil
 }
+
+// MetricNames are the names of the bridge's own metrics.
+func (b *Bridge) MetricNames() []string { return b.ops.MetricNames() }
+
+// HTTPAddr is the bound address of the http endpoint ("" when off or
+// before Run has started it).
+func (b *Bridge) HTTPAddr() string { return b.ops.Addr() }
 
 // Run registers the deployments and serves flow runs until ctx ends. Runs in
 // flight when ctx ends are left as they are in Prefect; the next start
@@ -64,6 +82,13 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info().Str("prefect", b.pc.APIURL()).Str("pool", b.cfg.WorkPool).Str("worker", b.cfg.WorkerName).
 		Strs("devices", b.cfg.Devices).Msg("bridge starting")
+	if b.cfg.HTTP.Address != "" {
+		if err := b.ops.Start(b.cfg.HTTP.Address); err != nil {
+			return err
+		}
+		defer b.ops.Close()
+		b.log.Info().Str("http", b.ops.Addr()).Bool("metrics", b.cfg.HTTP.Metrics).Msg("health and metrics endpoint listening")
+	}
 	cm, err := b.mq.connect(ctx, b.devs.topics(), b.onPublish)
 	if err != nil {
 		return err
@@ -71,6 +96,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
+		b.goodbye(dctx, cm)
 		_ = cm.Disconnect(dctx)
 	}()
 	b.awaitInfo(ctx)

@@ -10,6 +10,7 @@ import (
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/logging"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
+	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
 // Config is everything in configs/bridge.yaml.
@@ -59,6 +60,21 @@ type Config struct {
 	// still remembers the id and never runs it twice); older ones are Crashed.
 	RecoverWindow time.Duration   `koanf:"recover_window"`
 	Log           logging.Options `koanf:"log"`
+	// HTTP is the /health, /ready and /metrics endpoint (internal/ops);
+	// empty address: off.
+	HTTP ops.Config `koanf:"http"`
+	// StallAfter: /health turns 503 once the last successful poll or
+	// heartbeat is older than this; 0 means 30 poll intervals (at least 3
+	// heartbeat intervals), as Prefect's worker healthcheck (metrics.go).
+	StallAfter time.Duration `koanf:"stall_after"`
+	// HomeAssistant discovery of the bridge's connectivity sensor.
+	HomeAssistant HAConfig `koanf:"homeassistant"`
+}
+
+// HAConfig configures the bridge's Home Assistant MQTT discovery.
+type HAConfig struct {
+	Enabled bool   `koanf:"enabled"`
+	Prefix  string `koanf:"prefix"`
 }
 
 // PrefectConfig says how to reach the Prefect API. The defaults come from the
@@ -126,6 +142,7 @@ func Defaults() Config {
 		AvailabilityWait:  3 * time.Second,
 		RecoverWindow:     9 * time.Minute,
 		Log:               logging.Options{Level: "info", Format: "auto"},
+		HomeAssistant:     HAConfig{Enabled: true, Prefix: contract.DefaultHAPrefix},
 	}
 }
 

@@ -117,6 +117,15 @@ func (c Config) Validate() error {
 	between("run_timeout", c.RunTimeout, time.Second, 24*time.Hour, "")
 	between("availability_wait", c.AvailabilityWait, 0, time.Minute, "")
 	between("recover_window", c.RecoverWindow, 0, 24*time.Hour, "")
+	c.HTTP.Check("http", bad)
+	if c.StallAfter != 0 {
+		between("stall_after", c.StallAfter, 2*max(c.PollInterval, c.HeartbeatInterval), 24*time.Hour, " (0: 30 poll intervals; at least 2 poll and heartbeat intervals)")
+	}
+	if c.HomeAssistant.Enabled {
+		if err := contract.ValidPrefix(c.HomeAssistant.Prefix); err != nil {
+			bad("homeassistant.prefix", "%v", err)
+		}
+	}
 	if c.RunTimeout < c.CommandTimeout.Motion {
 		bad("run_timeout", "%s is shorter than command_timeout.motion %s", c.RunTimeout, c.CommandTimeout.Motion)
 	}

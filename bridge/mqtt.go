@@ -27,6 +27,9 @@ type mqttConn struct {
 	mu    sync.Mutex
 	cm    *autopaho.ConnectionManager // set on the first subscribed connection
 	ready chan struct{}               // closed while connected and subscribed
+
+	will  *paho.WillMessage                                  // retained offline (availability.go)
+	birth func(context.Context, *autopaho.ConnectionManager) // after each subscribe: online, discovery
 }
 
 func newMQTTConn(cfg Config, log zerolog.Logger) *mqttConn {
@@ -58,6 +61,7 @@ func (m *mqttConn) connect(ctx context.Context, topics []string, onPublish func(
 	// with no session expiry, as the bridge has always connected.
 	return mqttconn.Connect(ctx, m.cfg, mqttconn.Options{
 		Log:       m.log,
+		Will:      m.will,
 		OnUp:      func(cm *autopaho.ConnectionManager) { m.subscribe(ctx, cm, subs) },
 		OnDown:    func() { m.setReady(nil) },
 		OnPublish: onPublish,
@@ -81,6 +85,19 @@ func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager
 	}
 	m.log.Info().Str("broker", mqttconn.Redact(m.cfg.URL)).Str("responses", contract.Responses(m.prefix, m.cfg.ClientID)).Msg("MQTT connected")
 	m.setReady(cm)
+	if m.birth != nil {
+		m.birth(ctx, cm)
+	}
+}
+
+// connected says whether the connection is up and subscribed.
+func (m *mqttConn) connected() bool {
+	select {
+	case <-m.readyCh():
+		return true
+	default:
+		return false
+	}
 }
 
 // setReady marks the connection subscribed and usable (cm) or down (nil).

@@ -39,6 +39,7 @@ func (b *Bridge) pollOnce(ctx context.Context) {
 		}
 		return
 	}
+	b.metrics.poll.Touch() // liveness (metrics.go)
 	for _, sr := range runs {
 		fr := sr.FlowRun
 		dep, ok := b.deploymentByID(fr.DeploymentID)

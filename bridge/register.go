@@ -166,6 +166,9 @@ func (b *Bridge) heartbeatLoop(ctx context.Context) {
 			}
 		}
 		cancel()
+		if err == nil {
+			b.metrics.heartbeat.Touch() // liveness (metrics.go)
+		}
 		if err != nil && ctx.Err() == nil {
 			b.log.Warn().Err(err).Msg("worker heartbeat failed")
 		}

@@ -31,6 +31,10 @@ type runDeps struct {
 	cfg   runConfig
 	// artifactFailures counts artifacts Prefect did not take (artifacts.go).
 	artifactFailures atomic.Uint64
+
+	// metrics counts final states (metrics.go); nil in tests that build
+	// runDeps by hand.
+	metrics *bridgeMetrics
 }
 
 // runConfig are the settings a run reads.
@@ -434,6 +438,7 @@ func (r *run) proposeFinal(ctx context.Context, s prefect.StateCreate) *prefect.
 	if res.State != nil && res.State.Type != s.Type {
 		r.deps.log.Info().Str("flow_run", r.fr.ID).Str("proposed", string(s.Type)).Str("now", res.State.Name).Msg("Prefect chose another state")
 	}
+	r.deps.metrics.finished(r.fr, r.dep, res.State)
 	return res.State
 }
 

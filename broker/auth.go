@@ -48,6 +48,8 @@ type authHook struct {
 	maxPerUser int
 	verdicts   verdicts
 	owners     sync.Map // client id -> user name of the agent user that used it
+
+	met *brokerMetrics // refused logins, ACL denials (metrics.go); nil-safe
 }
 
 // dummyHash is compared against when the user name is unknown, so a refusal
@@ -109,6 +111,7 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	if write || strings.ContainsAny(topic, "+#") { // a subscribe, not a delivery
+		h.met.aclDenied(map[bool]string{true: "publish", false: "subscribe"}[write])
 		h.denyLog.Warn().Str("username", clip(string(cl.Properties.Username))).Str("client_id", clip(cl.ID)).
 			Str("remote", cl.Net.Remote).Str("topic", clip(topic)).Bool("publish", write).Msg("not authorized")
 	}
@@ -129,6 +132,7 @@ func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if acct := h.account(cl); acct != nil && acct.rights.admin {
 		return pk, nil
 	}
+	h.met.aclDenied("retained_command")
 	h.denyLog.Warn().Str("username", clip(string(cl.Properties.Username))).Str("client_id", clip(cl.ID)).
 		Str("topic", clip(pk.TopicName)).Msg("retained command refused")
 	if pk.FixedHeader.Qos == 0 {

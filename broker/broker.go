@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -16,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
 
+	"github.com/plate-resort/plate-resort/internal/ops"
 	"github.com/plate-resort/plate-resort/panel"
 )
 
@@ -32,6 +34,10 @@ type Broker struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	ops     *ops.Server // /health, /ready, /metrics on the health listener (metrics.go)
+	met     *brokerMetrics
+	serving atomic.Bool
 }
 
 // Listener ids, as they appear in logs and in mochi's client records.
@@ -83,6 +89,10 @@ func New(cfg Config, log zerolog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	auth.srv = b.srv
+	b.met = newBrokerMetrics()
+	auth.met = b.met
+	b.ops = ops.New(cfg.Listeners.Health.Metrics)
+	b.registerOps(b.ops, b.met)
 	if err := b.srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
@@ -141,7 +151,9 @@ func (b *Broker) Start() error {
 			return errors.Join(fmt.Errorf("broker: health listener on %s: %w", a, err), b.Close())
 		}
 		b.hln = ln
-		b.health = &http.Server{Handler: healthHandler(b.srv), ReadHeaderTimeout: 5 * time.Second}
+		mux := healthHandler(b.srv)
+		b.ops.Mount(mux) // /health, /ready and, with metrics on, /metrics
+		b.health = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := b.health.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				b.log.Error().Err(err).Msg("health listener stopped")
@@ -151,6 +163,7 @@ func (b *Broker) Start() error {
 	if err := b.srv.Serve(); err != nil {
 		return errors.Join(fmt.Errorf("broker: serve: %w", err), b.Close())
 	}
+	b.serving.Store(true)
 	b.log.Info().Str("tcp", b.TCPAddr()).Str("tls", b.TLSAddr()).Str("websocket", b.WebSocketAddr()).
 		Str("health", b.HealthAddr()).Str("storage", b.cfg.Storage.Path).Int("users", len(b.cfg.Users)).
 		Bool("anonymous", b.cfg.Anonymous.Enabled).Msg("broker listening")
@@ -161,6 +174,7 @@ func (b *Broker) Start() error {
 // file. It is safe to call more than once.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		b.serving.Store(false)
 		var errs []error
 		if b.health != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -61,6 +61,9 @@ type WebSocketConfig struct {
 // HealthConfig is the HTTP health endpoint (GET /healthz).
 type HealthConfig struct {
 	Address string `koanf:"address"` // host:port; empty turns it off
+	// Metrics serves /metrics (Prometheus) on the same listener, next to
+	// /healthz, /health and /ready (internal/ops).
+	Metrics bool `koanf:"metrics"`
 }
 
 // AnonymousConfig says whether clients without a user name may connect, and

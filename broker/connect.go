@@ -37,6 +37,7 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	acct, code, reason := h.check(cl, pk)
 	if code != packets.CodeSuccess {
+		h.met.loginRefused(code)
 		h.denyLog.Warn().Str("username", clip(string(cl.Properties.Username))).Str("remote", cl.Net.Remote).
 			Str("client_id", clip(cl.ID)).Str("listener", cl.Net.Listener).Str("reason", reason).
 			Msg("login refused")

@@ -11,7 +11,7 @@ import (
 // healthHandler answers GET /healthz with 200 and a small JSON summary while
 // the broker serves. It is plain HTTP on its own address so a supervisor
 // (systemd, Docker HEALTHCHECK, a load balancer) needs no MQTT client.
-func healthHandler(srv *mqtt.Server) http.Handler {
+func healthHandler(srv *mqtt.Server) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

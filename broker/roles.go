@@ -35,6 +35,14 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 			r.write = append(r.write, contract.DeviceTopics(prefix, d).CommandPrefix()+"#")
 		}
 		r.deny = contract.AdminCommandFilters(prefix) // set_log_level: admin only
+		if role == RoleBridge {
+			// A bridge announces itself: retained availability (and its
+			// Last Will) under _bridge/, and its Home Assistant
+			// connectivity sensor under the _bridge discovery node, which
+			// no device id can name. Any worker name: the broker's user
+			// name is not the worker name.
+			r.write = append(r.write, contract.BridgeAvailability(prefix, "+"), contract.HABridgeDiscovery(contract.DefaultHAPrefix, "+"))
+		}
 		return r, nil
 	case RoleAgent:
 		if len(devices) == 0 {

@@ -98,6 +98,14 @@ func TestRights(t *testing.T) {
 			{p + "/resort-1/cmd/stop", true, false},
 		}},
 		"bridge": {RoleBridge, nil, []check{{p + "/resort-1/cmd/stop", true, true}, {p + "/resort-1/state", true, false}}},
+		"bridge announces itself": {RoleBridge, nil, []check{
+			{p + "/_bridge/worker-1/availability", true, true},
+			{p + "/_bridge/worker-1/other", true, false},
+			{"homeassistant/binary_sensor/_bridge/worker-1/config", true, true},
+			{"homeassistant/binary_sensor/resort-1/problem/config", true, false},
+			{"homeassistant/select/_bridge/x/config", true, false},
+		}},
+		"operator does not announce a bridge": {RoleOperator, nil, []check{{p + "/_bridge/worker-1/availability", true, false}}},
 		"viewer": {RoleViewer, nil, []check{
 			{p + "/resort-1/cmd/stop", true, false},
 			{p + "/resort-1/state", true, false},

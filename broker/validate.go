@@ -57,6 +57,9 @@ func (c Config) Validate() error {
 			seen[a.addr] = a.key
 		}
 	}
+	if l.Health.Metrics && l.Health.Address == "" {
+		add("listeners.health.metrics", "true, but listeners.health.address is empty: /metrics is served on the health listener")
+	}
 	needCert := l.TLS.Address != "" || l.WebSocket.TLS
 	if needCert && l.TLS.CertFile == "" {
 		add("listeners.tls.cert_file", "required when the TLS listener or listeners.websocket.tls is on")

@@ -150,5 +150,16 @@ func HADiscoveryFilters(haPrefix, device string) []string {
 	}
 }
 
+// LevelHABridge is the discovery node id of bridges: device ids never start
+// with "_", so no agent's discovery filter (HADiscoveryFilters) covers it.
+const LevelHABridge = "_bridge"
+
+// HABridgeDiscovery is <ha-prefix>/binary_sensor/_bridge/<object>/config, a
+// bridge's connectivity sensor; object is the worker name with characters
+// Home Assistant refuses in ids replaced.
+func HABridgeDiscovery(haPrefix, object string) string {
+	return HADiscovery(haPrefix, "binary_sensor", LevelHABridge, object)
+}
+
 // HAAll is <ha-prefix>/#.
 func HAAll(haPrefix string) string { return haPrefix + "/#" }

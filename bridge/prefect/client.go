@@ -43,6 +43,11 @@ type Config struct {
 	MaxResponseBytes int64
 	// Retry tunes retries of idempotent calls. Zero value means DefaultRetry.
 	Retry RetryPolicy
+	// Observe, when set, is called after every HTTP attempt with its
+	// endpoint class (EndpointClass), the HTTP status (0 when no answer
+	// came: connection refused, timeout) and its duration. The bridge
+	// feeds its metrics and readiness with it; it must return at once.
+	Observe func(endpoint string, status int, d time.Duration)
 }
 
 // String redacts secrets so a Config can be logged.
@@ -98,6 +103,7 @@ type Client struct {
 	timeout  time.Duration
 	maxBytes int64
 	retry    RetryPolicy
+	observe  func(endpoint string, status int, d time.Duration)
 }
 
 // New validates cfg and returns a Client. It does not contact the server; call
@@ -131,6 +137,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:  cfg.Timeout,
 		maxBytes: cfg.MaxResponseBytes,
 		retry:    cfg.Retry.withDefaults(),
+		observe:  cfg.Observe,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{}

@@ -60,3 +60,24 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestEndpointClass(t *testing.T) {
+	id := "0b7f2b3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+	for in, want := range map[[2]string]string{
+		{"POST", "/flow_runs/" + id + "/set_state"}:                       "POST /flow_runs/{id}/set_state",
+		{"GET", "/flow_runs/" + id}:                                       "GET /flow_runs/{id}",
+		{"POST", "/flow_runs/filter"}:                                     "POST /flow_runs/filter",
+		{"GET", "/flow_run_states/?flow_run_id=" + id}:                    "GET /flow_run_states",
+		{"POST", "/work_pools/plate-resort-pool/workers/heartbeat"}:       "POST /work_pools/{name}/workers/heartbeat",
+		{"POST", "/work_pools/plate-resort-pool/get_scheduled_flow_runs"}: "POST /work_pools/{name}/get_scheduled_flow_runs",
+		{"POST", "/work_pools/"}:                                          "POST /work_pools",
+		{"GET", "/flows/name/activate-hotel"}:                             "GET /flows/name/{name}",
+		{"GET", "/deployments/name/activate-hotel/activate-hotel"}:        "GET /deployments/name/{name}/{name}",
+		{"POST", "/deployments/" + id + "/create_flow_run"}:               "POST /deployments/{id}/create_flow_run",
+		{"GET", "/health"}:                                                "GET /health",
+	} {
+		if got := prefect.EndpointClass(in[0], in[1]); got != want {
+			t.Errorf("%s %s: %q, want %q", in[0], in[1], got, want)
+		}
+	}
+}

@@ -9,7 +9,49 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 )
+
+// EndpointClass names a call without its ids, so metrics have a bounded
+// set of label values: "POST /flow_runs/{id}/set_state",
+// "POST /work_pools/{name}/get_scheduled_flow_runs", "GET /flows/name/{name}".
+func EndpointClass(method, path string) string {
+	path, _, _ = strings.Cut(path, "?")
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for i := 1; i < len(segs); i++ {
+		switch prev := segs[i-1]; {
+		case prev == "name":
+			segs[i] = "{name}"
+			for j := i + 1; j < len(segs); j++ {
+				segs[j] = "{name}" // deployments/name/{flow}/{deployment}
+			}
+			i = len(segs)
+		case prev == "work_pools" && segs[i] != "filter":
+			segs[i] = "{name}"
+		case (prev == "flow_runs" || prev == "deployments" || prev == "flows") && looksLikeID(segs[i]):
+			segs[i] = "{id}"
+		}
+	}
+	return method + " /" + strings.Join(segs, "/")
+}
+
+// looksLikeID: a UUID (Prefect's ids), never a fixed path word.
+func looksLikeID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if r != '-' {
+				return false
+			}
+		} else if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
 
 // call describes one REST call. Path is below the API URL and starts with "/".
 type call struct {
@@ -35,7 +77,15 @@ func (cl *Client) do(ctx context.Context, c call) error {
 	}
 	var lastErr error
 	for n := 1; ; n++ {
+		began := time.Now()
 		resp, body, err := cl.once(ctx, c, payload)
+		if cl.observe != nil {
+			st := 0
+			if resp != nil {
+				st = resp.StatusCode
+			}
+			cl.observe(EndpointClass(c.method, c.path), st, time.Since(began))
+		}
 		if err == nil && resp.StatusCode/100 == 2 {
 			return cl.decode(c, body)
 		}

@@ -116,3 +116,31 @@ func TestPrefectEnvBeatsEmptyFileValues(t *testing.T) {
 		t.Fatalf("file value overridden by the environment: %s", b.Prefect.APIURL)
 	}
 }
+
+// Metrics are off in the production examples and on in `up`.
+func TestMetricsOffInProductionOnInUp(t *testing.T) {
+	root := filepath.Join("..", "..", "configs")
+	load := func(name string, dst any) {
+		t.Helper()
+		if err := config.Load(config.Source{Path: filepath.Join(root, name), Environ: []string{}}, dst); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	a := agent.Defaults()
+	load("agent.yaml", &a)
+	br := bridge.Defaults()
+	load("bridge.yaml", &br)
+	p := broker.DefaultConfig()
+	load("broker-production.yaml", &p)
+	if a.HTTP.Metrics || a.HTTP.Address != "" || br.HTTP.Metrics || br.HTTP.Address != "" || p.Listeners.Health.Metrics {
+		t.Fatalf("metrics on in a production example: agent %+v bridge %+v broker %+v", a.HTTP, br.HTTP, p.Listeners.Health)
+	}
+	u := upDefaults()
+	load("up.yaml", &u)
+	for _, d := range []upConfig{upDefaults(), u} {
+		if !d.Agent.HTTP.Metrics || d.Agent.HTTP.Address == "" || !d.Bridge.HTTP.Metrics || d.Bridge.HTTP.Address == "" ||
+			!d.Broker.Listeners.Health.Metrics || d.Broker.Listeners.Health.Address == "" {
+			t.Fatalf("metrics off in up: agent %+v bridge %+v broker %+v", d.Agent.HTTP, d.Bridge.HTTP, d.Broker.Listeners.Health)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/logging"
+	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
 func init() {
@@ -45,6 +46,11 @@ func upDefaults() upConfig {
 	c.Log = logging.Options{Level: "info", Format: "auto"}
 	// The web panel (package panel) on the WebSocket listener, loopback only.
 	c.Broker.Listeners.WebSocket = broker.WebSocketConfig{Address: "127.0.0.1:9001", Panel: true}
+	// Metrics and health on in the dev setup, on fixed loopback ports
+	// (configs/up.yaml; configs/prometheus/prometheus.yml scrapes them).
+	c.Broker.Listeners.Health = broker.HealthConfig{Address: "127.0.0.1:9180", Metrics: true}
+	c.Agent.HTTP = ops.Config{Address: "127.0.0.1:9181", Metrics: true}
+	c.Bridge.HTTP = ops.Config{Address: "127.0.0.1:9182", Metrics: true}
 	return c
 }
 
@@ -136,13 +142,13 @@ Ask for the position (MQTT 5 request/response):
   mosquitto_rr %s -t %s -e %s -n -W 5
 Emergency stop, then reset:
   mosquitto_pub %s -t %s -n ; mosquitto_pub %s -t %s -n
-
+%s
 Ctrl-C stops everything.
 `, addr, p.Path(), link, bridgeNote(cfg.Bridge), panelNote(cfg.Broker, b),
 		mq, t.All(),
 		mq, t.Command(contract.ActivateHotel),
 		mq, t.Command(contract.GetPosition), contract.Responses(t.Prefix, "me")+"/"+t.Device,
-		mq, t.Command(contract.EmergencyStop), mq, t.Command(contract.Reset))
+		mq, t.Command(contract.EmergencyStop), mq, t.Command(contract.Reset), opsNote(b.HealthAddr(), cfg.Broker.Listeners.Health.Metrics, acfg.HTTP, cfg.Bridge))
 
 	var runErr error
 	select {

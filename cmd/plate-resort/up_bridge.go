@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/bridge"
+	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
 // bridgeSection is the bridge part of configs/up.yaml; `up` starts the
@@ -20,6 +23,30 @@ func bridgeNote(c bridgeSection) string {
 		return ""
 	}
 	return ", Prefect bridge on " + c.Prefect.APIURL
+}
+
+// opsNote is the banner's health and metrics lines (internal/ops).
+func opsNote(brokerHealth string, brokerMetrics bool, a ops.Config, b bridgeSection) string {
+	var lines []string
+	add := func(part, addr string, metrics bool) {
+		if addr == "" {
+			return
+		}
+		l := fmt.Sprintf("  %-7s http://%s/health  /ready", part, addr)
+		if metrics {
+			l += "  /metrics"
+		}
+		lines = append(lines, l)
+	}
+	add("broker", brokerHealth, brokerMetrics)
+	add("agent", a.Address, a.Metrics)
+	if b.Prefect.APIURL != "" {
+		add("bridge", b.HTTP.Address, b.HTTP.Metrics)
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "Health and metrics:\n" + strings.Join(lines, "\n") + "\n"
 }
 
 // startBridge runs the bridge against the embedded broker for the agent's

@@ -28,6 +28,53 @@ type Config struct {
 	ReadRetries int
 	// Open replaces the real serial opener (tests).
 	Open func(path string, baud int) (Port, error)
+	// Observe, when set, is called after every attempt that went on the
+	// wire, with its round trip and one of the Result* outcomes. It runs
+	// on the caller's goroutine and must return at once (the agent feeds
+	// its Prometheus histogram with it; the driver imports no metrics
+	// library).
+	Observe Observer
+}
+
+// Observer receives one serial transaction attempt: its duration (write
+// through the end of the reply or the deadline) and its result.
+type Observer func(d time.Duration, result string)
+
+// Results passed to an Observer.
+const (
+	ResultOK = "ok"
+	// ResultHardwareError: a valid status with the Hardware Error alert
+	// bit (ROBOTIS e-Manual, Protocol 2.0 "Status Packet": Error field
+	// bit 7), docs/dynamixel.md.
+	ResultHardwareError = "hardware_error"
+	ResultDeviceError   = "device_error" // a status packet with a non-zero error number
+	ResultTimeout       = "timeout"      // no status packet before the deadline
+	ResultCRC           = "crc"          // bytes that never formed a valid packet (CRC or length)
+	ResultDisconnected  = "disconnected" // the adapter went away
+	ResultIOError       = "io_error"     // any other read or write error
+)
+
+// resultOf classifies one attempt for an Observer.
+func resultOf(st protocol.StatusReply, err error) string {
+	var se *protocol.StatusError
+	switch {
+	case err == nil && st.Alert():
+		return ResultHardwareError
+	case err == nil:
+		return ResultOK
+	case errors.Is(err, ErrTimeout):
+		return ResultTimeout
+	case errors.Is(err, ErrCorrupt):
+		return ResultCRC
+	case errors.Is(err, ErrDisconnected):
+		return ResultDisconnected
+	case errors.As(err, &se):
+		if st.Alert() {
+			return ResultHardwareError
+		}
+		return ResultDeviceError
+	}
+	return ResultIOError
 }
 
 func (c *Config) defaults() {
@@ -287,8 +334,12 @@ func (b *Bus) do(ctx context.Context, r request) (protocol.StatusReply, error) {
 				return protocol.StatusReply{}, gerr
 			}
 		}
+		began := time.Now()
 		st, err = b.once(r)
 		b.release()
+		if b.cfg.Observe != nil && !errors.As(err, new(notSent)) {
+			b.cfg.Observe(time.Since(began), resultOf(st, err))
+		}
 		if err == nil || !(errors.Is(err, ErrTimeout) || errors.Is(err, ErrCorrupt)) {
 			break
 		}
@@ -308,7 +359,7 @@ func (b *Bus) once(r request) (protocol.StatusReply, error) {
 	p, lat := b.port, b.latency
 	b.mu.Unlock()
 	if p == nil || !b.connected.Load() {
-		return protocol.StatusReply{}, ErrDisconnected
+		return protocol.StatusReply{}, notSent{ErrDisconnected}
 	}
 	b.transactions.Add(1)
 	// Drop stale bytes first, as the SDK's clearPort does before each write.

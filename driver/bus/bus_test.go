@@ -182,3 +182,50 @@ func TestTimeoutFlushesAndCounts(t *testing.T) {
 		t.Fatalf("after timeout: %v", err)
 	}
 }
+
+// The observer hook sees every attempt on the wire with its result: the
+// agent's serial metrics are built on it.
+func TestObserverSeesEveryAttempt(t *testing.T) {
+	s := sim.New(sim.Config{})
+	port, stop := sim.Pipe(s)
+	t.Cleanup(stop)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var maxD time.Duration
+	b := bus.New(port, bus.Config{Port: "pipe", Latency: time.Millisecond, ReadRetries: 2, Observe: func(d time.Duration, r string) {
+		mu.Lock()
+		seen[r]++
+		maxD = max(maxD, d)
+		mu.Unlock()
+	}}, zerolog.Nop())
+	ctx := context.Background()
+	if _, err := b.Ping(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write(ctx, 1, xseries.OperatingMode.Addr, []byte{3}); err != nil {
+		t.Fatal(err) // torque is off: allowed
+	}
+	if err := b.Write(ctx, 1, xseries.TorqueEnable.Addr, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Write(ctx, 1, xseries.OperatingMode.Addr, []byte{3}) // EEPROM with torque on: access error
+	s.CorruptNextReplies(1)
+	if _, err := b.Read(ctx, 1, xseries.PresentPosition.Addr, 4); err != nil {
+		t.Fatalf("a corrupt reply is retried: %v", err)
+	}
+	s.TriggerOverload()
+	_, _ = b.Read(ctx, 1, xseries.PresentPosition.Addr, 4)
+	s.SetUnplugged(true)
+	_, _ = b.Ping(ctx, 1) // 3 attempts, all timeouts
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{bus.ResultOK: 4, bus.ResultDeviceError: 1, bus.ResultCRC: 1, bus.ResultHardwareError: 1, bus.ResultTimeout: 3}
+	for k, v := range want {
+		if seen[k] != v {
+			t.Errorf("%s: %d attempts observed, want %d (all: %v)", k, seen[k], v, seen)
+		}
+	}
+	if maxD <= 0 || maxD > time.Second {
+		t.Errorf("round trips up to %s", maxD)
+	}
+}

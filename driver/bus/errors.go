@@ -24,6 +24,13 @@ var (
 	ErrDisconnected = errors.New("serial adapter disconnected")
 )
 
+// notSent wraps the error of a transaction refused before it reached the
+// wire (the port is already known gone): observers do not count it. The
+// message is the wrapped error's.
+type notSent struct{ error }
+
+func (e notSent) Unwrap() error { return e.error }
+
 // isDisconnect reports whether an I/O error means the port is gone rather
 // than a transient problem. go.bug.st/serial reports a hang-up as PortClosed
 // on Read and EIO on Write (docs/dynamixel.md §7, verified on a pty).

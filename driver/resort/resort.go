@@ -31,6 +31,9 @@ type Options struct {
 	// latched e-stop, no hardware error) and is about to write its goal; a
 	// move refused before that never calls it.
 	Started func(target xseries.Degrees)
+	// SerialObserve is handed to the serial bus (bus.Config.Observe): one
+	// call per transaction attempt, for the agent's metrics.
+	SerialObserve bus.Observer
 }
 
 // Resort drives one carousel servo. Its methods are safe for concurrent use,
@@ -148,7 +151,7 @@ func (r *Resort) Connect(ctx context.Context, o ConnectOptions) (ConnectResult, 
 	}
 	b, err := bus.Open(bus.Config{
 		Port: cfg.Device, Baud: cfg.Baudrate, Latency: time.Duration(cfg.LatencyMS) * time.Millisecond,
-		ReadRetries: cfg.ReadRetries, Open: r.opts.Open,
+		ReadRetries: cfg.ReadRetries, Open: r.opts.Open, Observe: r.opts.SerialObserve,
 	}, r.log)
 	if err != nil {
 		return ConnectResult{}, err
