@@ -96,6 +96,7 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 			}
 			return -1
 		}, counters: cnt.snapshot,
+		eventsDropped: func() (uint64, uint64) { return ev.unpublished.Load(), ev.unstored.Load() },
 	})
 	a.registerChecks(a.ops)
 	return a, nil

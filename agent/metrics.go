@@ -107,6 +107,9 @@ type agentSources struct {
 	mqttUp   func() bool
 	journal  func() int // -1 before the journal is open
 	counters func() contract.Counters
+	// eventsDropped: events not published (outbox half full) and not
+	// stored (writer queue full or write failed), events.go.
+	eventsDropped func() (unpublished, unstored uint64)
 }
 
 var (
@@ -122,6 +125,7 @@ var (
 	descEStop     = prometheus.NewDesc("plate_resort_agent_estop_latched", "1 while an emergency stop is latched (motion refused until reset).", nil, nil)
 	descJournal   = prometheus.NewDesc("plate_resort_agent_dedupe_journal_ids", "Command ids in the durable dedupe journal.", nil, nil)
 	descDropped   = prometheus.NewDesc("plate_resort_agent_commands_refused_busy_total", "Commands answered queue_full at once because the inbox was full or a reply could not be queued.", nil, nil)
+	descEvents    = prometheus.NewDesc("plate_resort_agent_events_dropped_total", "Events of <base>/event dropped rather than delay a command: where=publish (outbox half full), where=store (disk writer behind or a write failed).", []string{"where"}, nil)
 	descReconnect = prometheus.NewDesc("plate_resort_agent_serial_reopens_total", "Serial port reopens since the port was opened by connect.", nil, nil)
 )
 
@@ -129,7 +133,7 @@ var (
 type agentCollector struct{ s agentSources }
 
 func (c agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueue, descRunning, descTemp, descVolt, descCurrent, descHWError, descPos, descLink, descMQTT, descEStop, descJournal, descDropped, descReconnect} {
+	for _, d := range []*prometheus.Desc{descQueue, descRunning, descTemp, descVolt, descCurrent, descHWError, descPos, descLink, descMQTT, descEStop, descJournal, descDropped, descEvents, descReconnect} {
 		ch <- d
 	}
 }
@@ -149,6 +153,11 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descJournal, float64(n))
 	}
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(c.s.counters().Dropped))
+	if c.s.eventsDropped != nil {
+		pub, st := c.s.eventsDropped()
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(pub), "publish")
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(st), "store")
+	}
 	ch <- prometheus.MustNewConstMetric(descReconnect, prometheus.CounterValue, float64(c.s.resort.Link().Stats.Reconnects))
 	if pos, _ := c.s.live.read(); pos != nil && c.s.resort.Connected() {
 		gauge(descPos, float64(*pos))

@@ -103,6 +103,12 @@ func TestAgentMetricsAndReadiness(t *testing.T) {
 	if v, ok := sample(after, "plate_resort_agent_dedupe_journal_ids"); !ok || v < 1 {
 		t.Errorf("journal ids %v (present %v), want the move's id", v, ok)
 	}
+	// The move's three events were published and stored, none dropped.
+	for _, where := range []string{"publish", "store"} {
+		if v, ok := sample(after, `plate_resort_agent_events_dropped_total{where="`+where+`"}`); !ok || v != 0 {
+			t.Errorf("events dropped at %s: %v (present %v), want 0", where, v, ok)
+		}
+	}
 
 	// Unplug the adapter through the simulator's fault API.
 	ctl := httptest.NewServer(simcontrol.Handler(e.servo, e.pty))

@@ -103,13 +103,14 @@ var (
 	descDevices      = prometheus.NewDesc("plate_resort_bridge_devices_online", "Devices whose retained availability is online.", nil, nil)
 	descDevicesCfg   = prometheus.NewDesc("plate_resort_bridge_devices", "Devices the bridge serves (devices in its config).", nil, nil)
 	descInFlight     = prometheus.NewDesc("plate_resort_bridge_runs_in_flight", "Flow runs the bridge is executing now.", nil, nil)
+	descArtifacts    = prometheus.NewDesc("plate_resort_bridge_artifact_failures_total", "Result artifacts Prefect did not take (the run's state is set regardless; artifacts.go).", nil, nil)
 	descBridgeMQTT   = prometheus.NewDesc("plate_resort_bridge_mqtt_connected", "1 while the bridge's MQTT connection is up and subscribed.", nil, nil)
 )
 
 type bridgeCollector struct{ b *Bridge }
 
 func (c bridgeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPollAge, descHeartbeatAge, descDevices, descDevicesCfg, descInFlight, descBridgeMQTT} {
+	for _, d := range []*prometheus.Desc{descPollAge, descHeartbeatAge, descDevices, descDevicesCfg, descInFlight, descArtifacts, descBridgeMQTT} {
 		ch <- d
 	}
 }
@@ -131,6 +132,7 @@ func (c bridgeCollector) Collect(ch chan<- prometheus.Metric) {
 	n := len(b.inflight)
 	b.mu.Unlock()
 	gauge(descInFlight, float64(n))
+	ch <- prometheus.MustNewConstMetric(descArtifacts, prometheus.CounterValue, float64(b.runDeps.artifactFailures.Load()))
 	up := 0.0
 	if b.mq.connected() {
 		up = 1
