@@ -120,6 +120,16 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 			s.run(j)
 		}
 	default:
+		// An emergency stop that arrived after this command (it acts on
+		// arrival, ahead of this loop) dropped everything queued before
+		// it, and this command was queued: in the inbox. Same answer as
+		// the executor's queue gets (estop.go), never estop_latched, so a
+		// caller can tell "stopped" from "refused because stopped".
+		if s.estopAfter(in.seq) {
+			j.cancel(nil)
+			s.replyErr(j, contract.Errorf(contract.CodeEStopped, "dropped by an emergency stop that arrived after it, before it ran"))
+			return
+		}
 		if err := s.exec.submit(j); err != nil {
 			j.cancel(nil)
 			s.replyErr(j, err)
