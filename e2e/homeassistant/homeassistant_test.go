@@ -50,6 +50,7 @@ func TestHomeAssistant(t *testing.T) {
 	t.Run("between_hotels", func(t *testing.T) { testBetweenHotels(t, ha, w) })
 	t.Run("speed", func(t *testing.T) { testSpeed(t, ha, w) })
 	t.Run("emergency_stop", func(t *testing.T) { testEmergencyStop(t, ha, w) })
+	t.Run("device_triggers", func(t *testing.T) { testDeviceTriggers(t, ha, w) })
 	t.Run("availability", func(t *testing.T) { testAvailability(t, ha, w, ag) })
 	t.Run("ha_restart", func(t *testing.T) { testRestart(t, ha, w) })
 	t.Run("log", func(t *testing.T) { testLog(t, ha) })
