@@ -62,13 +62,13 @@ func (m *mqttConn) connect(ctx context.Context, topics []string, onPublish func(
 	return mqttconn.Connect(ctx, m.cfg, mqttconn.Options{
 		Log:       m.log,
 		Will:      m.will,
-		OnUp:      func(cm *autopaho.ConnectionManager) { m.subscribe(ctx, cm, subs) },
+		OnUpAt:    func(cm *autopaho.ConnectionManager, broker string) { m.subscribe(ctx, cm, subs, broker) },
 		OnDown:    func() { m.setReady(nil) },
 		OnPublish: onPublish,
 	})
 }
 
-func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, subs []paho.SubscribeOptions) {
+func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, subs []paho.SubscribeOptions, broker string) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sa, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: subs})
@@ -83,7 +83,7 @@ func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager
 			return
 		}
 	}
-	m.log.Info().Str("broker", mqttconn.Redact(m.cfg.URL)).Str("responses", contract.Responses(m.prefix, m.cfg.ClientID)).Msg("MQTT connected")
+	m.log.Info().Str("broker", broker).Str("responses", contract.Responses(m.prefix, m.cfg.ClientID)).Msg("MQTT connected")
 	m.setReady(cm)
 	if m.birth != nil {
 		m.birth(ctx, cm)
