@@ -25,6 +25,7 @@ func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager, brok
 	// connect, so record the manager here too; otherwise the birth messages
 	// below would find no client and be silently skipped.
 	s.pub.use(cm)
+	s.pub.connected()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	subs := []paho.SubscribeOptions{

@@ -69,7 +69,7 @@ func (s *session) connect(ctx context.Context) error {
 		// vanished without saying goodbye.
 		Will:      &paho.WillMessage{Retain: true, QoS: 1, Topic: s.topics.Availability(), Payload: []byte(contract.Offline)},
 		OnUpAt:    func(cm *autopaho.ConnectionManager, broker string) { s.onUp(ctx, cm, broker) },
-		OnDown:    func() { s.up.Store(false) },
+		OnDown:    func() { s.up.Store(false); s.pub.disconnected() },
 		OnPublish: s.onPublish,
 	})
 	if err != nil {
