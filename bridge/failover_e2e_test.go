@@ -7,8 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
