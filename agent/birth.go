@@ -9,13 +9,13 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/plate-resort/plate-resort/contract"
-	"github.com/plate-resort/plate-resort/internal/mqttconn"
 )
 
 // onUp re-subscribes and republishes availability, then telemetry's info,
-// state, health and discovery, on every (re)connect. mqttconn runs it on
+// state, health and discovery, on every (re)connect: after a failover to
+// another broker of mqtt.urls that broker holds none of them yet. mqttconn runs it on
 // its own goroutine: subscribing waits for the broker.
-func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager) {
+func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager, broker string) {
 	s.birthMu.Lock()
 	defer s.birthMu.Unlock()
 	if s.closing.Load() {
@@ -25,6 +25,7 @@ func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager) {
 	// connect, so record the manager here too; otherwise the birth messages
 	// below would find no client and be silently skipped.
 	s.pub.use(cm)
+	s.pub.connected()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	subs := []paho.SubscribeOptions{
@@ -41,10 +42,10 @@ func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager) {
 		return
 	}
 	s.up.Store(true)
-	s.log.Info().Str("broker", mqttconn.Redact(s.cfg.MQTT.URL)).Str("commands", s.topics.CommandFilter()).Msg("MQTT connected")
+	s.log.Info().Str("broker", broker).Str("commands", s.topics.CommandFilter()).Msg("MQTT connected")
 	s.pub.publish(sctx, s.topics.Availability(), []byte(contract.Online), true)
 	s.birth(sctx)
 	if n := s.ups.Add(1); n > 1 {
-		s.event(contract.Event{Type: contract.EventMQTTReconnect, Message: fmt.Sprintf("connected again to %s (connection %d)", mqttconn.Redact(s.cfg.MQTT.URL), n)})
+		s.event(contract.Event{Type: contract.EventMQTTReconnect, Message: fmt.Sprintf("connected again to %s (connection %d)", broker, n)})
 	}
 }

@@ -99,5 +99,5 @@ func (c Config) JournalPath() string {
 		}
 		dir = filepath.Join(base, "plate-resort")
 	}
-	return filepath.Join(dir, "agent-"+c.Device+"-"+shortHash(c.Prefix+" "+c.MQTT.URL)+".journal")
+	return filepath.Join(dir, "agent-"+c.Device+"-"+shortHash(c.Prefix+" "+c.MQTT.Primary())+".journal")
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/resort"
-	"github.com/plate-resort/plate-resort/internal/mqttconn"
 	"github.com/plate-resort/plate-resort/internal/ops"
 )
 
@@ -225,6 +224,6 @@ func (a *Agent) registerChecks(srv *ops.Server) {
 		if a.sess.up.Load() {
 			return nil
 		}
-		return errors.New("MQTT session down: not connected to " + mqttconn.Redact(a.cfg.MQTT.URL))
+		return errors.New("MQTT session down: not connected to " + a.cfg.MQTT.Redacted())
 	})
 }

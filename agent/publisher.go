@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,30 @@ import (
 type publisher struct {
 	log zerolog.Logger
 	cm  atomic.Pointer[autopaho.ConnectionManager]
+	// lost is closed when the connection publishes go out on is lost. A
+	// QoS 1 publish waiting for its PUBACK then gives up at once: paho
+	// forgets it on the next connection without answering its waiter
+	// (paho/session/state/state.go: connectionLost and ConAckReceived call
+	// clean, which drops the in-flight map and signals nobody), so it
+	// would otherwise hold the outbox or a telemetry loop for the whole
+	// timeout after a failover (docs/mqtt.md §4).
+	lost atomic.Pointer[chan struct{}]
+}
+
+// connected is called when a connection is up: publishes from now on are
+// abandoned when it is lost.
+func (p *publisher) connected() {
+	ch := make(chan struct{})
+	if old := p.lost.Swap(&ch); old != nil {
+		close(*old)
+	}
+}
+
+// disconnected abandons every publish waiting on the lost connection.
+func (p *publisher) disconnected() {
+	if old := p.lost.Swap(nil); old != nil {
+		close(*old)
+	}
 }
 
 // use records the connection manager to publish through.
@@ -22,19 +47,36 @@ func (p *publisher) use(cm *autopaho.ConnectionManager) { p.cm.Store(cm) }
 
 // publish sends one message at QoS 1, logging failures: telemetry is
 // republished on the next change or connect, so nothing is queued.
-func (p *publisher) publish(ctx context.Context, topic string, payload []byte, retain bool) {
-	p.publishProps(ctx, topic, payload, retain, nil)
+// It returns the failure, so a caller that skips unchanged messages knows
+// this one did not get out.
+func (p *publisher) publish(ctx context.Context, topic string, payload []byte, retain bool) error {
+	return p.send(ctx, topic, payload, retain, nil)
 }
 
 func (p *publisher) publishProps(ctx context.Context, topic string, payload []byte, retain bool, props *paho.PublishProperties) {
+	_ = p.send(ctx, topic, payload, retain, props)
+}
+
+func (p *publisher) send(ctx context.Context, topic string, payload []byte, retain bool, props *paho.PublishProperties) error {
 	cm := p.cm.Load()
 	if cm == nil {
 		p.log.Warn().Str("topic", topic).Msg("publish skipped: no MQTT connection yet")
-		return
+		return errors.New("no MQTT connection yet")
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := cm.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Retain: retain, Payload: payload, Properties: props}); err != nil {
+	if lost := p.lost.Load(); lost != nil {
+		go func() {
+			select {
+			case <-*lost:
+				cancel()
+			case <-pctx.Done():
+			}
+		}()
+	}
+	_, err := cm.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Retain: retain, Payload: payload, Properties: props})
+	if err != nil {
 		p.log.Warn().Err(err).Str("topic", topic).Msg("publish failed")
 	}
+	return err
 }

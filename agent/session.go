@@ -68,8 +68,8 @@ func (s *session) connect(ctx context.Context) error {
 		// The broker publishes the retained offline for an agent that
 		// vanished without saying goodbye.
 		Will:      &paho.WillMessage{Retain: true, QoS: 1, Topic: s.topics.Availability(), Payload: []byte(contract.Offline)},
-		OnUp:      func(cm *autopaho.ConnectionManager) { s.onUp(ctx, cm) },
-		OnDown:    func() { s.up.Store(false) },
+		OnUpAt:    func(cm *autopaho.ConnectionManager, broker string) { s.onUp(ctx, cm, broker) },
+		OnDown:    func() { s.up.Store(false); s.pub.disconnected() },
 		OnPublish: s.onPublish,
 	})
 	if err != nil {

@@ -74,6 +74,11 @@ func (t *telemetry) stateLoop(ctx context.Context) {
 		last = cmp
 		s.UpdatedAt = time.Now().UTC().Format(time.RFC3339Nano)
 		payload, _ := json.Marshal(s)
-		t.publish(ctx, t.topics.State(), payload, true)
+		if err := t.publish(ctx, t.topics.State(), payload, true); err != nil {
+			// Not out (the connection was lost under it): the next wake-up
+			// publishes even an unchanged state, or a broker taken over
+			// after a failover would be left without one.
+			last = nil
+		}
 	}
 }

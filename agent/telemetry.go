@@ -23,7 +23,7 @@ type telemetryDeps struct {
 	log     zerolog.Logger
 	topics  contract.Topics
 	resort  *resort.Resort
-	publish func(ctx context.Context, topic string, payload []byte, retain bool)
+	publish func(ctx context.Context, topic string, payload []byte, retain bool) error
 	status  commandStatus
 	live    *live
 	health  func(context.Context) (contract.Health, error)

@@ -28,6 +28,9 @@ func (r *run) attempt(rctx context.Context) *prefect.StateCreate {
 	}
 	key, replies, done := r.deps.req.expect()
 	defer done()
+	// Taken before the command goes out: a reconnect from now on may have
+	// lost it or its reply, so the command is sent again (wait).
+	up := r.deps.req.mq.nextUp()
 	topic, st := r.send(rctx, body, key, timeout)
 	if st != nil {
 		return st
@@ -35,7 +38,36 @@ func (r *run) attempt(rctx context.Context) *prefect.StateCreate {
 	r.sent, r.reply = toAgentParams(r.dep.Def, params), nil
 	r.rl.Infof("sent %s to %s on %s (command id %s, parameters %s; reply expected within %s)", r.dep.Def.Command, r.dep.Device, topic, id,
 		contract.Clip(string(mustJSON(r.sent)), 500), timeout)
-	return r.wait(rctx, replies, id, timeout)
+	again := func() { r.resend(rctx, body, key, id) }
+	return r.wait(rctx, replies, id, timeout, up, again)
+}
+
+// resend publishes the command again, same id, payload and correlation key,
+// after the MQTT connection came back (possibly on another broker of
+// mqtt.urls): the command or its reply may have been lost with the old
+// connection, and an MQTT session does not move between brokers. It is
+// safe because the agent never runs an id twice: a repeat joins the
+// running command or gets its stored reply (agent dedupe, topics.md). It is
+// not sent when less than a second of the command's deadline is left: the
+// agent would refuse it as expired before looking the id up.
+func (r *run) resend(ctx context.Context, body []byte, key, id string) {
+	var p struct {
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	_ = json.Unmarshal(body, &p)
+	left := time.Until(p.ExpiresAt)
+	if left < time.Second {
+		r.rl.Infof("MQTT connection re-established; command %s not re-sent, its deadline %s is (nearly) past", id, p.ExpiresAt.UTC().Format(time.RFC3339))
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, min(left, 10*time.Second))
+	defer cancel()
+	if _, err := r.deps.req.send(pctx, r.dep.Device, r.dep.Def.Command, body, key, left); err != nil {
+		r.rl.Infof("MQTT connection re-established; re-sending command %s failed: %v", id, err)
+		return
+	}
+	r.resent.Add(1)
+	r.rl.Infof("MQTT connection re-established; re-sent command %s with the same id (the agent runs an id once: it joins the running command or returns its stored reply)", id)
 }
 
 // checkAvailable ends the run Crashed at once when the device's agent is not
@@ -140,7 +172,7 @@ func (r *run) send(rctx context.Context, body []byte, key string, timeout time.D
 
 // wait waits for the reply, logging progress from the retained state and
 // reacting to a cancellation in Prefect.
-func (r *run) wait(rctx context.Context, replies <-chan []byte, id string, timeout time.Duration) *prefect.StateCreate {
+func (r *run) wait(rctx context.Context, replies <-chan []byte, id string, timeout time.Duration, up <-chan struct{}, again func()) *prefect.StateCreate {
 	deadline := time.NewTimer(timeout + time.Second) // the agent expires it at timeout
 	defer deadline.Stop()
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -157,6 +189,9 @@ func (r *run) wait(rctx context.Context, replies <-chan []byte, id string, timeo
 				r.dep.Device, r.dep.Def.Command, timeout, id)))
 		case <-rctx.Done():
 			return nil
+		case <-up:
+			up = r.deps.req.mq.nextUp()
+			again() // bounded (resend); a reply arriving meanwhile waits in replies
 		case <-tick.C:
 			st, _ := r.deps.devs.get(r.dep.Device)
 			p.log(r.rl, r.dep.Device, st.State, id)
@@ -204,6 +239,14 @@ func (r *run) outcome(p []byte, id string) *prefect.StateCreate {
 	}
 	if len(rep.Result) > 0 && string(rep.Result) != "null" {
 		r.rl.Infof("reply %s: result %s", rep.Status, contract.Clip(string(rep.Result), 2000))
+	}
+	if rep.Status == contract.StatusError && rep.Error.Code == contract.CodeExpired && r.resent.Load() > 0 {
+		// The answer to the re-sent copy, not to the first: whether the
+		// first ran is unknown.
+		msg := fmt.Sprintf("the MQTT connection was lost while command %s was in flight and its re-sent copy arrived after the deadline: whether the device executed it is unknown; check its state (%s)", id, rep.Error.Error())
+		r.noRetry = true
+		r.rl.Errorf("%s", msg)
+		return ptr(prefect.Crashed(msg))
 	}
 	if rep.Status == contract.StatusError {
 		msg := rep.Error.Error() // "<code>: <message>"

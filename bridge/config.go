@@ -126,7 +126,7 @@ func Defaults() Config {
 		Prefect:    PrefectConfig{APIURL: pc.APIURL, APIKey: pc.APIKey, AuthString: pc.AuthString},
 		WorkPool:   DefaultWorkPool,
 		WorkerName: defaultWorkerName(host),
-		MQTT:       mqttconn.Config{URL: "mqtt://127.0.0.1:1883", KeepAlive: 30 * time.Second},
+		MQTT:       mqttconn.Config{URL: mqttconn.DefaultURL, KeepAlive: 30 * time.Second},
 		Prefix:     contract.DefaultPrefix,
 		Devices:    []string{"resort-1"},
 		Hotels:     []string{"A", "B", "C", "D"},

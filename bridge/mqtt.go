@@ -27,6 +27,9 @@ type mqttConn struct {
 	mu    sync.Mutex
 	cm    *autopaho.ConnectionManager // set on the first subscribed connection
 	ready chan struct{}               // closed while connected and subscribed
+	// next is closed by the next subscribed connection, then replaced: a
+	// run waiting for a reply re-sends its command then (attempt.go).
+	next chan struct{}
 
 	will  *paho.WillMessage                                  // retained offline (availability.go)
 	birth func(context.Context, *autopaho.ConnectionManager) // after each subscribe: online, discovery
@@ -35,7 +38,7 @@ type mqttConn struct {
 func newMQTTConn(cfg Config, log zerolog.Logger) *mqttConn {
 	mc := cfg.MQTT
 	mc.ClientID = cfg.ClientID()
-	return &mqttConn{cfg: mc, prefix: cfg.Prefix, log: log, ready: make(chan struct{})}
+	return &mqttConn{cfg: mc, prefix: cfg.Prefix, log: log, ready: make(chan struct{}), next: make(chan struct{})}
 }
 
 // responseTopic is where the agent answers a command sent to dev:
@@ -62,13 +65,13 @@ func (m *mqttConn) connect(ctx context.Context, topics []string, onPublish func(
 	return mqttconn.Connect(ctx, m.cfg, mqttconn.Options{
 		Log:       m.log,
 		Will:      m.will,
-		OnUp:      func(cm *autopaho.ConnectionManager) { m.subscribe(ctx, cm, subs) },
+		OnUpAt:    func(cm *autopaho.ConnectionManager, broker string) { m.subscribe(ctx, cm, subs, broker) },
 		OnDown:    func() { m.setReady(nil) },
 		OnPublish: onPublish,
 	})
 }
 
-func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, subs []paho.SubscribeOptions) {
+func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, subs []paho.SubscribeOptions, broker string) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sa, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: subs})
@@ -83,8 +86,12 @@ func (m *mqttConn) subscribe(ctx context.Context, cm *autopaho.ConnectionManager
 			return
 		}
 	}
-	m.log.Info().Str("broker", mqttconn.Redact(m.cfg.URL)).Str("responses", contract.Responses(m.prefix, m.cfg.ClientID)).Msg("MQTT connected")
+	m.log.Info().Str("broker", broker).Str("responses", contract.Responses(m.prefix, m.cfg.ClientID)).Msg("MQTT connected")
 	m.setReady(cm)
+	m.mu.Lock()
+	close(m.next)
+	m.next = make(chan struct{})
+	m.mu.Unlock()
 	if m.birth != nil {
 		m.birth(ctx, cm)
 	}
@@ -123,6 +130,14 @@ func (m *mqttConn) readyCh() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.ready
+}
+
+// nextUp is closed when the next connection is up and subscribed: after a
+// reconnect, or a failover to another broker of mqtt.urls.
+func (m *mqttConn) nextUp() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.next
 }
 
 func (m *mqttConn) conn() *autopaho.ConnectionManager {

@@ -100,6 +100,8 @@ type run struct {
 	// deployment has retries (an e-stop interrupted it, it was cancelled or
 	// expired, or its parameters are invalid): see attempts.
 	noRetry bool
+	// resent counts re-sends of the command after a reconnect (attempt.go).
+	resent atomic.Int32
 	// sent and reply are the current attempt's parameters as sent to the
 	// agent and its reply (nil until one came), for the artifacts.
 	sent  map[string]any

@@ -21,6 +21,7 @@ func runAgent(ctx context.Context, args []string) error {
 	fs.String("device", def.Device, "device id, part of every topic")
 	fs.String("prefix", def.Prefix, "topic prefix")
 	fs.String("mqtt.url", def.MQTT.URL, "broker URL: mqtt://host:1883, tls://host:8883, ws://host:9001")
+	fs.StringSlice("mqtt.urls", nil, "brokers to fail over between, tried in order (replaces --mqtt.url)")
 	fs.String("mqtt.username", "", "broker user name")
 	fs.String("resort.device", def.Resort.Device, "serial port of the servo (prefer /dev/serial/by-id/...)")
 	fs.Int("resort.baudrate", def.Resort.Baudrate, "baud rate")

@@ -24,6 +24,7 @@ func runBridge(ctx context.Context, args []string) error {
 	fs.String("work_pool", def.WorkPool, "work pool the bridge registers and serves")
 	fs.String("worker_name", def.WorkerName, "worker name shown in Prefect; a restarted bridge with the same name recovers its runs")
 	fs.String("mqtt.url", def.MQTT.URL, "MQTT broker URL (mqtt://, tls://, ws://, wss://)")
+	fs.StringSlice("mqtt.urls", nil, "brokers to fail over between, tried in order (replaces --mqtt.url)")
 	fs.String("prefix", def.Prefix, "MQTT topic prefix")
 	fs.StringSlice("devices", def.Devices, "device ids; the first gets the upstream deployment names")
 	fs.String("log.level", def.Log.Level, "trace, debug, info, warn or error")

@@ -127,6 +127,17 @@ func (m *Mosquitto) Stop() {
 	m.cmd = nil
 }
 
+// Kill ends the process with SIGKILL, as a crash would: no DISCONNECT to
+// its clients, nothing saved. Start brings it back on the same port.
+func (m *Mosquitto) Kill() {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+	_ = m.cmd.Wait()
+	m.cmd = nil
+}
+
 // Run runs a tool (mosquitto_pub, mosquitto_sub, mosquitto_rr) with a
 // deadline and returns its stdout; a failure's error carries its stderr.
 func Run(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {

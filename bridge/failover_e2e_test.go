@@ -1,0 +1,88 @@
+package bridge
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/driver/xseries"
+	"github.com/plate-resort/plate-resort/internal/mqttconn"
+)
+
+// TestFailoverMidMoveCompletes: the bridge and the agent both have two
+// independent brokers in mqtt.urls; the active one dies while a Prefect run
+// moves the carousel. Both fail over to the other broker, the bridge sends
+// the command again with the same id, the agent joins the running move
+// (it never runs an id twice) and the run completes once, with no second
+// Goal Position write.
+func TestFailoverMidMoveCompletes(t *testing.T) {
+	r := newRig(t, rigOptions{speed: 15, noAgent: true}) // hotel C in several seconds
+	bcfg := broker.DefaultConfig()
+	bcfg.Listeners.TCP.Address = "127.0.0.1:0"
+	second, err := broker.New(bcfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = second.Close() })
+	urls := []string{"mqtt://" + r.broker.TCPAddr(), "mqtt://" + second.TCPAddr()}
+	r.cfg.MQTT.URLs, r.acfg.MQTT.URLs = urls, urls
+	r.startAgent()
+	b, _ := r.startBridge(r.cfg)
+	ctx := ctxTimeout(t, 2*time.Minute)
+	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
+	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
+		t.Fatal("the move never started")
+	}
+	writes := r.servo.WriteCount(xseries.GoalPosition.Addr)
+	stopped := time.Now()
+	_ = r.broker.Close() // the active broker dies mid-move
+	final := waitFinal(t, r.pc, fr.ID, 90*time.Second)
+	t.Logf("broker stopped mid-move; run final %s after %s: %s", final.State.Type, time.Since(stopped).Round(time.Millisecond), final.State.Message)
+	if final.State.Type != prefect.StateCompleted {
+		t.Fatalf("run ended %s: %s", final.State.Type, final.State.Message)
+	}
+	if !strings.Contains(string(final.State.Data), `"hotel":"C"`) {
+		t.Fatalf("result %s", final.State.Data)
+	}
+	if extra := r.servo.WriteCount(xseries.GoalPosition.Addr) - writes; extra > 0 {
+		t.Errorf("%d Goal Position writes after the failover: the move was executed again", extra)
+	}
+	// The bridge now works through the second broker: it sees the device
+	// there (retained availability re-read) and said why it re-sent.
+	if st, _ := b.devs.get("resort-1"); st.Availability != "online" {
+		t.Errorf("device availability after the failover: %q", st.Availability)
+	}
+	logs, err := r.pc.FilterLogs(ctx, fr.ID, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resent bool
+	for _, l := range logs {
+		if strings.Contains(l.Message, "re-sent command") {
+			resent = true
+		}
+	}
+	if !resent {
+		t.Errorf("no re-send logged in the run's log after the failover to %s", mqttconn.Redact(urls[1]))
+	}
+	// A second run goes through the second broker alone.
+	dep2, err := r.pc.ReadDeploymentByName(ctx, "get-position", "get-position")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr2 := createRun(t, r.pc, dep2.ID, map[string]any{})
+	if f := waitFinal(t, r.pc, fr2.ID, 60*time.Second); f.State.Type != prefect.StateCompleted {
+		t.Fatalf("run after the failover ended %s: %s", f.State.Type, f.State.Message)
+	}
+}
