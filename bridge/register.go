@@ -99,7 +99,11 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		def := &flowDefs[i]
 		spec, ok := specs[def.Command]
 		if !ok {
-			b.log.Warn().Str("device", dev).Str("command", def.Command).Msg("the agent does not offer this command; deployment not registered")
+			ev := b.log.Warn()
+			if def.Newer {
+				ev = b.log.Debug()
+			}
+			ev.Str("device", dev).Str("command", def.Command).Msg("the agent does not offer this command; deployment not registered")
 			continue
 		}
 		flow, err := b.upsertFlow(ctx, def.Flow)
