@@ -139,7 +139,7 @@ func (d *devices) handle(topic string, payload []byte, now time.Time) bool {
 	defer d.mu.Unlock()
 	st := d.admit(name, leaf, payload)
 	if st == nil {
-		return true // ours, but not a device this bridge serves
+		return false // not a device this bridge serves (yet)
 	}
 	switch leaf {
 	case contract.LevelAvailability:
