@@ -22,7 +22,7 @@ func (r *run) attempt(rctx context.Context) *prefect.StateCreate {
 		return st
 	}
 	id, timeout := r.commandID(), r.timeout()
-	body, st := r.payload(params, id, timeout)
+	body, st := r.payload(rctx, params, id, timeout)
 	if st != nil {
 		return st
 	}
@@ -82,6 +82,10 @@ func (r *run) checkAvailable(ctx context.Context) *prefect.StateCreate {
 		return ptr(prefect.Crashed(fmt.Sprintf("device %s: no availability on %s within %s; is its agent running and connected to the same broker with prefix %q? Nothing was sent.",
 			dev, avail, cfg.AvailabilityWait, cfg.Prefix)))
 	}
+	if st.Gone {
+		return ptr(prefect.Crashed(fmt.Sprintf("device %s is gone: its retained info on %s was removed at %s (taken out of service). Nothing was sent.",
+			dev, contract.DeviceTopics(cfg.Prefix, dev).Info(), st.GoneAt.UTC().Format(time.RFC3339))))
+	}
 	if st.Availability == contract.Online {
 		return nil
 	}
@@ -117,9 +121,13 @@ func (r *run) timeout() time.Duration {
 }
 
 // payload is the command as the agent takes it: the parameters in its names,
-// the command id and the deadline (expires_at).
-func (r *run) payload(params map[string]any, id string, timeout time.Duration) ([]byte, *prefect.StateCreate) {
+// the command id, the deadline (expires_at) and, for a child run, the lock
+// id (lock.go).
+func (r *run) payload(ctx context.Context, params map[string]any, id string, timeout time.Duration) ([]byte, *prefect.StateCreate) {
 	payload := toAgentParams(r.dep.Def, params)
+	if st := r.addLockID(ctx, payload); st != nil {
+		return nil, st
+	}
 	payload["id"] = id
 	expires := time.Now().Add(timeout)
 	if r.fr.State != nil && r.fr.State.Type == prefect.StateRunning && !r.fr.State.Timestamp.IsZero() && r.runCount <= 1 {
@@ -194,9 +202,30 @@ func (r *run) wait(rctx context.Context, replies <-chan []byte, id string, timeo
 			again() // bounded (resend); a reply arriving meanwhile waits in replies
 		case <-tick.C:
 			st, _ := r.deps.devs.get(r.dep.Device)
+			if crashed := r.wentAway(st, id); crashed != nil {
+				return crashed
+			}
 			p.log(r.rl, r.dep.Device, st.State, id)
 		}
 	}
+}
+
+// wentAway ends a run Crashed when its device went away while the command
+// ran: availability offline (the agent's Last Will or clean stop) or its
+// retained info removed, for longer than availability_wait, so a broker
+// fail-over blip does not end a run whose reply may still come. No reply
+// can be expected after that; the device's outcome is unknown.
+func (r *run) wentAway(st deviceStatus, id string) *prefect.StateCreate {
+	grace, dev := r.deps.cfg.AvailabilityWait, r.dep.Device
+	switch {
+	case st.Gone && time.Since(st.GoneAt) >= grace:
+		return ptr(prefect.Crashed(fmt.Sprintf("device %s went away while running %s (command id %s): its retained info was removed at %s; the outcome is unknown, check the carousel before running again",
+			dev, r.dep.Def.Command, id, st.GoneAt.UTC().Format(time.RFC3339))))
+	case st.Availability == contract.Offline && time.Since(st.Since) >= grace:
+		return ptr(prefect.Crashed(fmt.Sprintf("device %s went offline while running %s (command id %s): %s = %s since %s; the outcome is unknown, check the carousel before running again",
+			dev, r.dep.Def.Command, id, contract.DeviceTopics(r.deps.cfg.Prefix, dev).Availability(), contract.Offline, st.Since.UTC().Format(time.RFC3339))))
+	}
+	return nil
 }
 
 // progress is what wait has logged of a command's progress so far.

@@ -61,6 +61,7 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 		ship:    newLogShipper(pc, log),
 		metrics: met, ops: ops.New(cfg.HTTP.Metrics),
 	}
+	b.devs.log, b.devs.max = b.log, cfg.MaxDevices
 	b.mq = newMQTTConn(cfg, b.log)
 	b.mq.will, b.mq.birth = cfg.will(), b.birth
 	b.runDeps = newRunDeps(cfg, b.log, pc, &requester{mq: b.mq, corr: b.corr, prefix: cfg.Prefix}, b.devs, b.ship)
@@ -81,7 +82,7 @@ func (b *Bridge) HTTPAddr() string { return b.ops.Addr() }
 // recovers them (recover.go).
 func (b *Bridge) Run(ctx context.Context) error {
 	b.log.Info().Str("prefect", b.pc.APIURL()).Str("pool", b.cfg.WorkPool).Str("worker", b.cfg.WorkerName).
-		Strs("devices", b.cfg.Devices).Msg("bridge starting")
+		Strs("devices", b.cfg.Devices).Bool("discover_all", len(b.cfg.Devices) == 0).Msg("bridge starting")
 	if b.cfg.HTTP.Address != "" {
 		if err := b.ops.Start(b.cfg.HTTP.Address); err != nil {
 			return err

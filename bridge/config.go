@@ -30,9 +30,17 @@ type Config struct {
 	MQTT mqttconn.Config `koanf:"mqtt"`
 	// Prefix is the topic prefix; topics are <prefix>/<device>/...
 	Prefix string `koanf:"prefix"`
-	// Devices are the carousels; the first gets the upstream deployment
-	// names, the others <flow>/<device>.
+	// Devices are the carousels to serve, an allow-list: other devices
+	// found on the broker are ignored. Empty: every device found from its
+	// retained info or availability is served (discovery, README "A fleet").
 	Devices []string `koanf:"devices"`
+	// PrimaryDevice gets the upstream deployment names
+	// (activate-hotel/activate-hotel, ...), every other device
+	// <flow>/<device>. Default: the first of devices, else resort-1 (the
+	// agent's default id).
+	PrimaryDevice string `koanf:"primary_device"`
+	// MaxDevices bounds how many devices discovery serves.
+	MaxDevices int `koanf:"max_devices"`
 	// Hotels and MaxSpeed shape the parameter schemas when a device's
 	// retained info (its own command catalogue) is not available.
 	Hotels   []string `koanf:"hotels"`
@@ -113,6 +121,20 @@ type ScheduleConfig struct {
 	Timezone string        `koanf:"timezone"`
 }
 
+// DefaultMaxDevices is max_devices in configs/bridge.yaml.
+const DefaultMaxDevices = 256
+
+// primary is the device that keeps the upstream deployment names.
+func (c Config) primary() string {
+	switch {
+	case c.PrimaryDevice != "":
+		return c.PrimaryDevice
+	case len(c.Devices) > 0:
+		return c.Devices[0]
+	}
+	return "resort-1"
+}
+
 // DefaultWorkPool is the pool name of configs/bridge.yaml.
 const DefaultWorkPool = "plate-resort-pool"
 
@@ -129,6 +151,7 @@ func Defaults() Config {
 		MQTT:       mqttconn.Config{URL: mqttconn.DefaultURL, KeepAlive: 30 * time.Second},
 		Prefix:     contract.DefaultPrefix,
 		Devices:    []string{"resort-1"},
+		MaxDevices: DefaultMaxDevices,
 		Hotels:     []string{"A", "B", "C", "D"},
 		MaxSpeed:   1023,
 		Deployments: map[string]DeploymentConfig{

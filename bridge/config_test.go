@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/config"
 )
 
@@ -43,7 +44,10 @@ func TestValidateHostile(t *testing.T) {
 		"mqtt offline":    func(c *Config) { c.MQTT.AcceptOfflineCommands = true },
 		"client id wild":  func(c *Config) { c.MQTT.ClientID = "a/#" },
 		"prefix wildcard": func(c *Config) { c.Prefix = "a/+/b" },
-		"no devices":      func(c *Config) { c.Devices = nil },
+		"max devices":     func(c *Config) { c.MaxDevices = 0 },
+		"fewer max":       func(c *Config) { c.Devices, c.MaxDevices = []string{"a", "b"}, 1 },
+		"primary unknown": func(c *Config) { c.PrimaryDevice = "elsewhere" },
+		"primary bad":     func(c *Config) { c.Devices, c.PrimaryDevice = nil, "_x" },
 		"device wildcard": func(c *Config) { c.Devices = []string{"#"} },
 		"device reserved": func(c *Config) { c.Devices = []string{"responses"} },
 		"device system":   func(c *Config) { c.Devices = []string{"_fleet"} },
@@ -172,5 +176,36 @@ func TestDeploymentRetriesConfigurable(t *testing.T) {
 	}
 	if _, ok := c.Deployments["go_home"]; ok {
 		t.Fatal("the _ spelling stayed a separate entry")
+	}
+}
+
+// No devices list: serve every device found (discovery); the upstream
+// names go to primary_device, else resort-1.
+func TestConfigEmptyDevicesDiscoversAll(t *testing.T) {
+	c := validConfig()
+	c.Devices = nil
+	if err := c.Validate(); err != nil {
+		t.Fatalf("devices: [] refused: %v", err)
+	}
+	if p := c.primary(); p != "resort-1" {
+		t.Fatalf("primary %q, want resort-1", p)
+	}
+	c.PrimaryDevice = "lab-a"
+	if err := c.Validate(); err != nil || c.primary() != "lab-a" {
+		t.Fatalf("primary_device lab-a: %v, %q", err, c.primary())
+	}
+	d := newDevices("plate-resort", nil, contract.Options{Hotels: []string{"A"}})
+	if !d.handle("plate-resort/lab-b/availability", []byte("online"), time.Now()) || !d.handle("plate-resort/lab-b/state", []byte("{}"), time.Now()) {
+		t.Fatal("a new device's topics were not taken")
+	}
+	if d.handle("plate-resort/lab-c/availability", []byte("offline"), time.Now()) {
+		t.Fatal("a device known only by a retained offline was served")
+	}
+	if got := d.names(); len(got) != 1 || got[0] != "lab-b" {
+		t.Fatalf("devices %v, want [lab-b]", got)
+	}
+	d.handle("plate-resort/lab-b/info", nil, time.Now())
+	if st, _ := d.get("lab-b"); !st.Gone {
+		t.Fatal("removing the retained info did not mark the device gone")
 	}
 }

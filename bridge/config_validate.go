@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -43,8 +44,20 @@ func (c Config) Validate() error {
 	if err := contract.ValidPrefix(c.Prefix); err != nil {
 		bad("prefix", "%v", err)
 	}
-	if len(c.Devices) == 0 || len(c.Devices) > 64 {
-		bad("devices", "need 1 to 64 device ids, have %d", len(c.Devices))
+	if len(c.Devices) > 64 {
+		bad("devices", "at most 64 device ids (or none: serve every device found), have %d", len(c.Devices))
+	}
+	if c.MaxDevices < 1 || c.MaxDevices > 1000 {
+		bad("max_devices", "%d is outside 1..1000", c.MaxDevices)
+	} else if len(c.Devices) > c.MaxDevices {
+		bad("max_devices", "%d is fewer than the %d devices listed", c.MaxDevices, len(c.Devices))
+	}
+	if c.PrimaryDevice != "" {
+		if err := contract.ValidDeviceID(c.PrimaryDevice); err != nil {
+			bad("primary_device", "%v", err)
+		} else if len(c.Devices) > 0 && !slices.Contains(c.Devices, c.PrimaryDevice) {
+			bad("primary_device", "%q is not in devices", c.PrimaryDevice)
+		}
 	}
 	seen := map[string]bool{}
 	for _, d := range c.Devices {

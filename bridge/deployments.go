@@ -30,6 +30,12 @@ type flowDef struct {
 	// Note ends the deployment's description: which of two names for the
 	// same command is the upstream alias.
 	Note string
+	// Newer marks a command only newer agents offer: on an agent without it
+	// the deployment is skipped quietly.
+	Newer bool
+	// FillsLockID: the agent's required lock_id is optional in Prefect,
+	// because the bridge fills it in from the parent flow run (lock.go).
+	FillsLockID bool
 }
 
 // flowDefs are the upstream deployments (AccelerationConsortium/plate-RESORT:
@@ -59,6 +65,11 @@ var flowDefs = []flowDef{
 		Accepted: map[string]*contract.Schema{"wait": {Type: "number", Minimum: f64(0), Maximum: f64(60), Default: 0.8,
 			Title:       "Wait after reboot (seconds, unused)",
 			Description: "Accepted for compatibility with the upstream flow and not used: the agent waits for the servo to boot by itself. Seconds from 0 to 60."}}},
+	// Not upstream: hold the carousel for a flow's sequence of runs (lock.go).
+	{Flow: "lock", Deployment: "lock", Command: cmdLock, Newer: true, FillsLockID: true,
+		Note: "Run it with run_deployment inside your flow: the lock id is your flow run's id, so your later run_deployment calls pass the lock and everyone else's motion is refused (locked) until unlock or the timeout."},
+	{Flow: "unlock", Deployment: "unlock", Command: cmdUnlock, Newer: true, FillsLockID: true,
+		Note: "Run it with run_deployment inside the flow that locked, or give the lock_id to release a lock from the UI."},
 }
 
 func f64(v float64) *float64 { return &v }

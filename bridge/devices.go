@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/contract"
 )
@@ -26,6 +29,11 @@ type deviceStatus struct {
 	StateAt      time.Time // when the last state arrived
 	Commands     []*contract.Spec
 	InfoSeq      int // increments when the command catalogue changes
+	// Gone is set when the agent's retained info was removed (an empty
+	// retained message: the device was taken out of service); a new info
+	// clears it.
+	Gone   bool
+	GoneAt time.Time
 }
 
 // busyWith reports whether the device's state says it is running command id.
@@ -33,31 +41,91 @@ func busyWith(s contract.State, id string) bool {
 	return s.Busy != nil && s.Busy.ID != nil && *s.Busy.ID == id
 }
 
-// devices tracks the retained topics of every configured device.
+// devices tracks the retained topics of every device the bridge serves:
+// the configured ones from the start and, through the wildcard
+// subscriptions, every device that appears later (discovery). A configured
+// list is an allow-list: other devices are ignored.
 type devices struct {
 	prefix  string
 	builtIn contract.Options // shapes the built-in catalogue (catalog)
+	// allow is the configured device list; nil serves every device found.
+	allow map[string]bool
+	max   int // bound on discovered devices: a stray publisher cannot grow the bridge without end
+	log   zerolog.Logger
+
 	mu      sync.Mutex
 	byName  map[string]*deviceStatus
-	notify  chan struct{} // closed and replaced on every change
+	ignored map[string]bool // devices seen and ignored, so each is logged once
+	notify  chan struct{}   // closed and replaced on every change
 }
 
 func newDevices(prefix string, names []string, builtIn contract.Options) *devices {
-	d := &devices{prefix: prefix, builtIn: builtIn, byName: map[string]*deviceStatus{}, notify: make(chan struct{})}
+	d := &devices{prefix: prefix, builtIn: builtIn, byName: map[string]*deviceStatus{}, ignored: map[string]bool{},
+		notify: make(chan struct{}), max: DefaultMaxDevices, log: zerolog.Nop()}
+	if len(names) > 0 {
+		d.allow = map[string]bool{}
+	}
 	for _, n := range names {
 		d.byName[n] = &deviceStatus{}
+		d.allow[n] = true
 	}
 	return d
 }
 
-// topics are the retained topics to subscribe to.
+// topics are the retained topics to subscribe to: every device's, so a
+// device that appears after the bridge started is found (topics.md
+// "Discovery by the bridge").
 func (d *devices) topics() []string {
-	var out []string
-	for n := range d.byName {
-		t := contract.DeviceTopics(d.prefix, n)
-		out = append(out, t.Availability(), t.State(), t.Info())
+	return []string{
+		contract.AnyDevice(d.prefix, contract.LevelAvailability),
+		contract.AnyDevice(d.prefix, contract.LevelState),
+		contract.AnyDevice(d.prefix, contract.LevelInfo),
 	}
+}
+
+// names lists the devices served, sorted.
+func (d *devices) names() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.byName))
+	for n := range d.byName {
+		out = append(out, n)
+	}
+	slices.Sort(out)
 	return out
+}
+
+// admit returns the status of device name, adding it when it is allowed
+// and this message makes it appear (a valid info, or availability online).
+// It returns nil for a device the bridge does not serve. Called with d.mu
+// held.
+func (d *devices) admit(name, leaf string, payload []byte) *deviceStatus {
+	if st, ok := d.byName[name]; ok {
+		return st
+	}
+	if d.allow != nil {
+		if !d.ignored[name] {
+			d.ignored[name] = true
+			d.log.Debug().Str("device", name).Msg("device not in the configured devices list; ignored")
+		}
+		return nil
+	}
+	appears := leaf == contract.LevelInfo && len(bytes.TrimSpace(payload)) > 0 ||
+		leaf == contract.LevelAvailability && strings.TrimSpace(string(payload)) == contract.Online
+	if !appears {
+		return nil // a state, a retained offline or a cleared info of a device never served
+	}
+	if len(d.byName) >= d.max {
+		if !d.ignored[name] {
+			d.ignored[name] = true
+			d.log.Warn().Str("device", name).Int("max_devices", d.max).Msg("device found but max_devices reached; ignored")
+		}
+		return nil
+	}
+	st := &deviceStatus{}
+	d.byName[name] = st
+	d.log.Info().Str("device", name).Str("from", leaf).Msg("device discovered")
+	return st
 }
 
 // handle takes one message; it reports false when the topic is not ours.
@@ -69,9 +137,9 @@ func (d *devices) handle(topic string, payload []byte, now time.Time) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st, ok := d.byName[name]
-	if !ok {
-		return false
+	st := d.admit(name, leaf, payload)
+	if st == nil {
+		return false // not a device this bridge serves (yet)
 	}
 	switch leaf {
 	case contract.LevelAvailability:
@@ -95,10 +163,21 @@ func (d *devices) handle(topic string, payload []byte, now time.Time) bool {
 		if len(payload) > maxInfo {
 			return true
 		}
+		if len(bytes.TrimSpace(payload)) == 0 {
+			// The retained info was removed: the device is gone. Its
+			// deployments stay (Prefect keeps them); its runs end Crashed
+			// (attempt.go).
+			if !st.Gone {
+				st.Gone, st.GoneAt = true, now
+				d.log.Info().Str("device", name).Msg("device's retained info removed: device gone")
+			}
+			break
+		}
 		var info contract.Info
 		if json.Unmarshal(payload, &info) != nil || !validSpecs(info.Commands) {
 			return true
 		}
+		st.Gone = false
 		if !sameSpecs(st.Commands, info.Commands) {
 			st.Commands = info.Commands
 			st.InfoSeq++
@@ -206,4 +285,17 @@ func (d *devices) await(ctx context.Context, name string, cond func(deviceStatus
 		case <-ch:
 		}
 	}
+}
+
+// offers reports whether the device's own catalogue (its retained info)
+// lists command. The built-in catalogue does not count: only an agent that
+// says so takes the newer fields and commands (lock, lock_id).
+func (d *devices) offers(device, command string) bool {
+	st, _ := d.get(device)
+	for _, s := range st.Commands {
+		if s != nil && s.Name == command {
+			return true
+		}
+	}
+	return false
 }

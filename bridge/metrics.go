@@ -101,7 +101,7 @@ var (
 	descPollAge      = prometheus.NewDesc("plate_resort_bridge_last_poll_age_seconds", "Seconds since the last successful poll of Prefect for scheduled runs.", nil, nil)
 	descHeartbeatAge = prometheus.NewDesc("plate_resort_bridge_last_heartbeat_age_seconds", "Seconds since the last successful worker heartbeat to Prefect.", nil, nil)
 	descDevices      = prometheus.NewDesc("plate_resort_bridge_devices_online", "Devices whose retained availability is online.", nil, nil)
-	descDevicesCfg   = prometheus.NewDesc("plate_resort_bridge_devices", "Devices the bridge serves (devices in its config).", nil, nil)
+	descDevicesCfg   = prometheus.NewDesc("plate_resort_bridge_devices", "Devices the bridge serves (configured or discovered).", nil, nil)
 	descInFlight     = prometheus.NewDesc("plate_resort_bridge_runs_in_flight", "Flow runs the bridge is executing now.", nil, nil)
 	descArtifacts    = prometheus.NewDesc("plate_resort_bridge_artifact_failures_total", "Result artifacts Prefect did not take (the run's state is set regardless; artifacts.go).", nil, nil)
 	descBridgeMQTT   = prometheus.NewDesc("plate_resort_bridge_mqtt_connected", "1 while the bridge's MQTT connection is up and subscribed.", nil, nil)
@@ -120,14 +120,14 @@ func (c bridgeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
 	gauge(descPollAge, time.Since(b.metrics.poll.Get()).Seconds())
 	gauge(descHeartbeatAge, time.Since(b.metrics.heartbeat.Get()).Seconds())
-	online := 0
-	for _, d := range b.cfg.Devices {
+	online, served := 0, b.devs.names()
+	for _, d := range served {
 		if st, _ := b.devs.get(d); st.Availability == contract.Online {
 			online++
 		}
 	}
 	gauge(descDevices, float64(online))
-	gauge(descDevicesCfg, float64(len(b.cfg.Devices)))
+	gauge(descDevicesCfg, float64(len(served)))
 	b.mu.Lock()
 	n := len(b.inflight)
 	b.mu.Unlock()

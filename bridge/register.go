@@ -28,20 +28,49 @@ func (b *Bridge) register(ctx context.Context) error {
 	b.mu.Lock()
 	b.poolID = pool.ID
 	b.mu.Unlock()
-	for i, dev := range b.cfg.Devices {
-		err := b.registerDevice(ctx, dev, i == 0, true)
-		if prefect.StatusOf(err) == 422 {
-			// Prefect refused a schema taken from the agent's retained
-			// info: register with the built-in catalogue rather than not
-			// at all.
-			b.log.Warn().Err(err).Str("device", dev).Msg("Prefect refused the agent's command schemas; using the built-in catalogue")
-			err = b.registerDevice(ctx, dev, i == 0, false)
-		}
-		if err != nil {
+	for _, dev := range b.devs.names() {
+		if err := b.registerOrFallback(ctx, dev); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// registerOrFallback registers dev's deployments from its agent's
+// catalogue and, when Prefect refuses a schema taken from the agent's
+// retained info (422), from the built-in one rather than not at all.
+func (b *Bridge) registerOrFallback(ctx context.Context, dev string) error {
+	err := b.registerDevice(ctx, dev, dev == b.cfg.primary(), true)
+	if prefect.StatusOf(err) == 422 {
+		b.log.Warn().Err(err).Str("device", dev).Msg("Prefect refused the agent's command schemas; using the built-in catalogue")
+		st, _ := b.devs.get(dev)
+		b.mu.Lock()
+		b.regSeq[dev] = st.InfoSeq // do not retry the same refused info
+		b.mu.Unlock()
+		err = b.registerDevice(ctx, dev, dev == b.cfg.primary(), false)
+	}
+	return err
+}
+
+// DeviceQueue is the work queue of device's motion deployments, with
+// concurrency limit 1: Prefect hands a worker at most one Pending or
+// Running run of the queue at a time (docs/prefect.md §12).
+func DeviceQueue(device string) string { return "device-" + device }
+
+// DefaultQueue is the queue every work pool is created with (docs/prefect.md §1).
+const DefaultQueue = "default"
+
+// queueFor is the work queue of a deployment: motion commands of a device
+// share its queue, so two never run at once on one carousel and the second
+// waits in Prefect, visibly Scheduled/Late in that queue. Reads and
+// control commands (emergency stop, ...) go to the pool's default queue:
+// the agent answers reads at once even during a move, and an emergency
+// stop must never wait behind one.
+func queueFor(dev string, kind contract.Kind) string {
+	if kind == contract.KindMotion {
+		return DeviceQueue(dev)
+	}
+	return DefaultQueue
 }
 
 func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo bool) error {
@@ -54,12 +83,27 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		source = "config (the agent's retained info was refused)"
 		seq = -seq // remember it as handled, so the same info is not retried
 	}
+	q, restored, err := b.pc.EnsureWorkQueue(ctx, b.cfg.WorkPool, DeviceQueue(dev),
+		fmt.Sprintf("Motion commands of carousel %s, one at a time (concurrency limit 1): a run waits here, Scheduled or Late, while another drives the carousel.", dev), 1)
+	if err != nil {
+		return err
+	}
+	if restored {
+		b.log.Warn().Str("device", dev).Str("queue", q.Name).Msg("the device's work queue had another concurrency limit; set back to 1 so two runs never drive one carousel")
+	}
+	if q.IsPaused {
+		b.log.Warn().Str("device", dev).Str("queue", q.Name).Msg("the device's work queue is paused in Prefect: its motion runs wait until it is resumed")
+	}
 	n := 0
 	for i := range flowDefs {
 		def := &flowDefs[i]
 		spec, ok := specs[def.Command]
 		if !ok {
-			b.log.Warn().Str("device", dev).Str("command", def.Command).Msg("the agent does not offer this command; deployment not registered")
+			ev := b.log.Warn()
+			if def.Newer {
+				ev = b.log.Debug()
+			}
+			ev.Str("device", dev).Str("command", def.Command).Msg("the agent does not offer this command; deployment not registered")
 			continue
 		}
 		flow, err := b.upsertFlow(ctx, def.Flow)
@@ -69,7 +113,7 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		dc := b.cfg.Deployments[def.Flow]
 		name := deploymentName(def, dev, first)
 		d, err := b.pc.UpsertDeployment(ctx, prefect.DeploymentSpec{
-			Name: name, FlowID: flow, WorkPoolName: b.cfg.WorkPool,
+			Name: name, FlowID: flow, WorkPoolName: b.cfg.WorkPool, WorkQueueName: queueFor(dev, spec.Kind),
 			Description: fmt.Sprintf("%s Device %s, MQTT command %s (%s).", deploymentDescription(def, spec), dev, def.Command, spec.Kind),
 			Tags:        []string{"plate-resort", dev, string(spec.Kind)},
 			Entrypoint:  "mqtt://" + contract.DeviceTopics(b.cfg.Prefix, dev).Command(def.Command),
@@ -116,39 +160,52 @@ func schedules(in []ScheduleConfig) []prefect.Schedule {
 	return out
 }
 
-// reregisterOnInfo updates a device's deployments when its agent publishes a
-// different command catalogue (new hotels, ports, speed limit), so the
-// Prefect form always matches what the agent accepts.
+// reregisterOnInfo registers the deployments of a device that appeared
+// (discovery) and updates a device's deployments when its agent publishes a
+// different command catalogue (new hotels, ports, speed limit, commands),
+// so the Prefect form always matches what the agent accepts. A device whose
+// registration failed is tried again every reregisterRetry.
 func (b *Bridge) reregisterOnInfo(ctx context.Context) {
+	t := time.NewTicker(reregisterRetry)
+	defer t.Stop()
+	type failure struct {
+		at  time.Time
+		seq int
+	}
+	failed := map[string]failure{}
 	for {
 		_, ch := b.devs.get("")
+		for _, dev := range b.devs.names() {
+			st, _ := b.devs.get(dev)
+			b.mu.Lock()
+			old, seen := b.regSeq[dev]
+			b.mu.Unlock()
+			if seen && st.InfoSeq == old {
+				continue
+			}
+			if f, ok := failed[dev]; ok && f.seq == st.InfoSeq && time.Since(f.at) < reregisterRetry {
+				continue // state messages wake this loop at 5 Hz: no retry storm
+			}
+			if err := b.registerOrFallback(ctx, dev); err != nil {
+				failed[dev] = failure{time.Now(), st.InfoSeq}
+				if ctx.Err() == nil {
+					b.log.Warn().Err(err).Str("device", dev).Msg("could not register the device's deployments; will retry")
+				}
+				continue
+			}
+			delete(failed, dev)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-ch:
-		}
-		for i, dev := range b.cfg.Devices {
-			st, _ := b.devs.get(dev)
-			b.mu.Lock()
-			old := b.regSeq[dev]
-			b.mu.Unlock()
-			if st.InfoSeq == old {
-				continue
-			}
-			err := b.registerDevice(ctx, dev, i == 0, true)
-			if prefect.StatusOf(err) == 422 {
-				b.log.Warn().Err(err).Str("device", dev).Msg("Prefect refused the agent's command schemas; keeping the built-in catalogue")
-				b.mu.Lock()
-				b.regSeq[dev] = st.InfoSeq // do not retry the same refused info
-				b.mu.Unlock()
-				err = b.registerDevice(ctx, dev, i == 0, false)
-			}
-			if err != nil {
-				b.log.Warn().Err(err).Str("device", dev).Msg("could not update deployments from the agent's info; will retry on the next change")
-			}
+		case <-t.C:
 		}
 	}
 }
+
+// reregisterRetry is how often a failed registration is tried again.
+const reregisterRetry = 15 * time.Second
 
 // heartbeatLoop keeps the worker ONLINE and the pool READY (docs/prefect.md §2).
 func (b *Bridge) heartbeatLoop(ctx context.Context) {

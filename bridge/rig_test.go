@@ -175,9 +175,9 @@ func (r *rig) waitRegistered(b *Bridge) {
 		b.mu.Lock()
 		n := len(b.deps)
 		b.mu.Unlock()
-		st, _ := b.devs.get(r.cfg.Devices[0])
+		st, _ := b.devs.get(r.cfg.primary())
 		// Every deployment of every device, not just the first one upserted.
-		if n >= len(flowDefs)*len(b.cfg.Devices) && (r.agentC == nil || st.Availability == contract.Online && st.State.Connected) {
+		if n >= wantDeployments(b) && (r.agentC == nil || st.Availability == contract.Online && st.State.Connected) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)

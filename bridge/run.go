@@ -106,6 +106,10 @@ type run struct {
 	// agent and its reply (nil until one came), for the artifacts.
 	sent  map[string]any
 	reply *contract.Reply
+	// lock is the lock id the run's commands carry (lock.go), once
+	// lockResolved.
+	lock         string
+	lockResolved bool
 }
 
 func newRun(deps *runDeps, fr prefect.FlowRun, dep *deployment, task *runTask) *run {
@@ -131,6 +135,10 @@ func (b *Bridge) start(ctx context.Context, fr prefect.FlowRun, dep *deployment,
 			b.mu.Lock()
 			delete(b.inflight, fr.ID)
 			b.mu.Unlock()
+			// The run freed its device's work queue slot (docs/prefect.md
+			// §12): the next run waiting there can be handed out now, not
+			// at the next safety-net poll.
+			b.kickPoll()
 		}()
 		newRun(b.runDeps, fr, dep, t).execute(ctx, mode)
 	}()

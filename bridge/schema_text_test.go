@@ -80,6 +80,9 @@ func TestEveryParameterHasTitleAndDescription(t *testing.T) {
 	for i := range flowDefs {
 		def := &flowDefs[i]
 		spec, ok := cat.Lookup(def.Command)
+		if !ok && def.Newer {
+			continue // not in this contract yet (lock.go)
+		}
 		if !ok {
 			t.Fatalf("%s: no command %s", def.Flow, def.Command)
 		}

@@ -67,17 +67,21 @@ type EmpiricalPolicy struct {
 
 // FlowRun is the subset of Prefect's FlowRun a worker needs (docs/prefect.md §3).
 type FlowRun struct {
-	ID                     string          `json:"id"`
-	Name                   string          `json:"name"`
-	FlowID                 string          `json:"flow_id"`
-	DeploymentID           string          `json:"deployment_id"`
-	WorkQueueName          string          `json:"work_queue_name"`
-	WorkPoolName           string          `json:"work_pool_name"`
-	Parameters             json.RawMessage `json:"parameters"`
-	JobVariables           json.RawMessage `json:"job_variables"`
-	Tags                   []string        `json:"tags"`
-	IdempotencyKey         string          `json:"idempotency_key"`
-	InfrastructurePID      string          `json:"infrastructure_pid"`
+	ID                string          `json:"id"`
+	Name              string          `json:"name"`
+	FlowID            string          `json:"flow_id"`
+	DeploymentID      string          `json:"deployment_id"`
+	WorkQueueName     string          `json:"work_queue_name"`
+	WorkPoolName      string          `json:"work_pool_name"`
+	Parameters        json.RawMessage `json:"parameters"`
+	JobVariables      json.RawMessage `json:"job_variables"`
+	Tags              []string        `json:"tags"`
+	IdempotencyKey    string          `json:"idempotency_key"`
+	InfrastructurePID string          `json:"infrastructure_pid"`
+	// ParentTaskRunID is set on a run created by run_deployment inside a
+	// flow: the task run representing it in the parent flow run
+	// (src/prefect/deployments/flow_runs.py run_deployment).
+	ParentTaskRunID        string          `json:"parent_task_run_id"`
 	RunCount               int             `json:"run_count"`
 	EmpiricalPolicy        EmpiricalPolicy `json:"empirical_policy"`
 	State                  *State          `json:"state"`

@@ -26,7 +26,7 @@ func runBridge(ctx context.Context, args []string) error {
 	fs.String("mqtt.url", def.MQTT.URL, "MQTT broker URL (mqtt://, tls://, ws://, wss://)")
 	fs.StringSlice("mqtt.urls", nil, "brokers to fail over between, tried in order (replaces --mqtt.url)")
 	fs.String("prefix", def.Prefix, "MQTT topic prefix")
-	fs.StringSlice("devices", def.Devices, "device ids; the first gets the upstream deployment names")
+	fs.StringSlice("devices", def.Devices, "device ids to serve (an allow-list; empty: every device found on the broker); the first gets the upstream deployment names")
 	fs.String("log.level", def.Log.Level, "trace, debug, info, warn or error")
 	fs.String("log.format", def.Log.Format, "auto, json or console")
 	fs.Usage = func() {
