@@ -12,7 +12,7 @@ HA_VENV     ?= .cache/ha-venv
 PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench bench-bridge soak soak-short cross dist vet fmt check clean panel-vendor
+.PHONY: all build run test test-deps fuzz bench bench-bridge bench-fleet soak soak-short cross dist vet fmt check clean panel-vendor
 
 all: build
 
@@ -72,6 +72,12 @@ bench: build
 	@ls -l $(BIN) | awk '{printf "binary size: %.1f MB\n", $$5/1e6}'
 	@if [ -x "$(PREFECT_BIN)" ]; then $(MAKE) --no-print-directory bench-bridge; \
 	else echo "bench-bridge skipped: no Prefect at $(PREFECT_BIN); make test-deps (or ./.ci/prefect-venv.sh $(PREFECT_VENV)) installs the pinned one"; fi
+
+## bench-fleet: one broker, N agent processes with their simulated servos, one MQTT 5 client:
+## get_position round trips, replies/s, RSS and CPU at 1, 10, 50 and 100 devices (bench/fleetbench,
+## ~3 min; FLEETBENCH_FLAGS=-sizes 1,10 for a shorter run).
+bench-fleet: build
+	$(GO) run ./bench/fleetbench -bin $(BIN) $(FLEETBENCH_FLAGS)
 
 ## bench-bridge: set_state round trips of the Prefect client, then the bridge vs a
 ## stock Prefect process worker on a real Prefect server (bench/bridgebench, ~10 min;

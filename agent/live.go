@@ -31,11 +31,16 @@ func newLive() *live {
 
 // observe receives every position the driver reads. Whether the carousel
 // is moving comes from the executor (a move is running), not from here.
+// Only a new position wakes telemetry: a get_position of a carousel at
+// rest would otherwise cost a state snapshot and its JSON per command.
 func (l *live) observe(pos xseries.Degrees, _ bool) {
 	l.mu.Lock()
+	same := l.pos != nil && *l.pos == pos
 	l.pos = &pos
 	l.mu.Unlock()
-	l.stateChanged()
+	if !same {
+		l.stateChanged()
+	}
 }
 
 // expectHotel names the hotel of the move about to be asked of the driver

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,20 @@ type metrics struct {
 	serialRTT   prometheus.Histogram
 	catalogHas  func(string) bool
 	healthStamp *ops.Stamp // healthLoop's progress (liveness)
+	// counterCache holds the commands counter of each command and outcome:
+	// WithLabelValues hashes the labels and locks the vector each time.
+	counterCache sync.Map // [2]string -> prometheus.Counter
+}
+
+// commandCounter is commands.WithLabelValues(name, outcome), looked up once.
+func (m *metrics) commandCounter(name, outcome string) prometheus.Counter {
+	k := [2]string{name, outcome}
+	if c, ok := m.counterCache.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c := m.commands.WithLabelValues(name, outcome)
+	m.counterCache.Store(k, c)
+	return c
 }
 
 func newMetrics(catalogHas func(string) bool) *metrics {
@@ -78,7 +93,7 @@ func (m *metrics) finished(j *job, result any, e *contract.Error) {
 	if e != nil {
 		outcome = string(e.Code)
 	}
-	m.commands.WithLabelValues(name, outcome).Inc()
+	m.commandCounter(name, outcome).Inc()
 	if name == contract.EmergencyStop {
 		m.estops.Inc()
 	}

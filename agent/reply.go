@@ -49,7 +49,12 @@ func (s *service) finish(j *job, result any, e *contract.Error) {
 			s.sendReply(d, dup, true)
 		}
 	}
-	s.notify.stateChanged()
+	if j.req.Spec == nil || j.req.Spec.Kind != contract.KindRead {
+		// A read changes nothing state shows (busy, queue, torque, e-stop);
+		// the position it read wakes telemetry itself when it is new
+		// (live.observe).
+		s.notify.stateChanged()
+	}
 }
 
 // sendReply hands r to the outbox for <base>/reply/<command> (when common)

@@ -41,8 +41,14 @@ func (t *telemetry) snapshot() contract.State {
 // runs (≥ 5 Hz), and re-reads an idle carousel's position every
 // StateInterval (someone may turn it by hand with torque off).
 func (t *telemetry) stateLoop(ctx context.Context) {
+	// The fast ticker runs only while a move runs: a move starts with a
+	// state change (the executor's and the driver's wake-ups), and an idle
+	// agent then sleeps between StateInterval re-reads instead of waking
+	// ten times a second, which adds up in a fleet.
 	fast := time.NewTicker(t.cfg.MovingStateInterval)
+	fast.Stop()
 	defer fast.Stop()
+	fastOn := false
 	idle := time.NewTicker(t.cfg.StateInterval)
 	defer idle.Stop()
 	var last []byte
@@ -53,6 +59,8 @@ func (t *telemetry) stateLoop(ctx context.Context) {
 		case <-t.live.state:
 		case <-fast.C:
 			if s := t.snapshot(); !s.Moving {
+				fast.Stop()
+				fastOn = false
 				continue
 			}
 		case <-idle.C:
@@ -66,6 +74,10 @@ func (t *telemetry) stateLoop(ctx context.Context) {
 			continue
 		}
 		s := t.snapshot()
+		if s.Moving && !fastOn {
+			fast.Reset(t.cfg.MovingStateInterval)
+			fastOn = true
+		}
 		cmp, _ := json.Marshal(s)
 		force := t.live.force.Swap(false)
 		if !force && !s.Moving && bytes.Equal(cmp, last) {

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
@@ -16,7 +13,6 @@ import (
 	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/sim"
-	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/logging"
 	"github.com/plate-resort/plate-resort/internal/ops"
 )
@@ -27,11 +23,13 @@ func init() {
 
 // upConfig is configs/up.yaml: one section per part.
 type upConfig struct {
-	Broker broker.Config   `koanf:"broker"`
-	Sim    simSection      `koanf:"sim"`
-	Agent  agent.Config    `koanf:"agent"`
-	Bridge bridgeSection   `koanf:"bridge"`
-	Log    logging.Options `koanf:"log"`
+	// Devices is how many simulated carousels to start (up_fleet.go).
+	Devices int             `koanf:"devices"`
+	Broker  broker.Config   `koanf:"broker"`
+	Sim     simSection      `koanf:"sim"`
+	Agent   agent.Config    `koanf:"agent"`
+	Bridge  bridgeSection   `koanf:"bridge"`
+	Log     logging.Options `koanf:"log"`
 }
 
 type simSection struct {
@@ -42,7 +40,7 @@ type simSection struct {
 }
 
 func upDefaults() upConfig {
-	c := upConfig{Broker: broker.DefaultConfig(), Agent: agent.Defaults(), Sim: simSection{Baud: 57600, Deadband: float64(sim.DefaultDeadband)}, Bridge: bridgeDefaults()}
+	c := upConfig{Devices: 1, Broker: broker.DefaultConfig(), Agent: agent.Defaults(), Sim: simSection{Baud: 57600, Deadband: float64(sim.DefaultDeadband)}, Bridge: bridgeDefaults()}
 	c.Log = logging.Options{Level: "info", Format: "auto"}
 	// The web panel (package panel) on the WebSocket listener, loopback only.
 	c.Broker.Listeners.WebSocket = broker.WebSocketConfig{Address: "127.0.0.1:9001", Panel: true}
@@ -59,6 +57,7 @@ func runUp(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("up", pflag.ContinueOnError)
 	path := fs.StringP("config", "c", "", "YAML config file (example: configs/up.yaml)")
 	fs.String("broker.listeners.tcp.address", def.Broker.Listeners.TCP.Address, "embedded broker address")
+	fs.Int("devices", def.Devices, "simulated carousels, each with its own servo and agent (ids resort-1..resort-N)")
 	fs.String("sim.link", "", "symlink to the simulated servo's pty (default: a temp dir)")
 	fs.String("bridge.prefect.api_url", "", "Prefect API URL (e.g. http://127.0.0.1:4200/api); starts the bridge too (also PREFECT_API_URL)")
 	fs.String("log.level", def.Log.Level, "trace, debug, info, warn or error")
@@ -85,47 +84,28 @@ func runUp(ctx context.Context, args []string) error {
 	defer b.Close()
 	addr := b.TCPAddr()
 
-	// Simulated servo on a pseudo-terminal, reached through the real
-	// serial library like a U2D2 adapter.
-	link := cfg.Sim.Link
-	if link == "" {
-		dir, err := os.MkdirTemp("", "plate-resort-up-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		link = filepath.Join(dir, "servo")
-	}
-	db := xseries.Degrees(cfg.Sim.Deadband)
-	if db == 0 {
-		db = -1
-	}
-	servo := sim.New(sim.Config{Baud: cfg.Sim.Baud, Deadband: db, InitialPosition: xseries.Degrees(cfg.Sim.Position), Seed: time.Now().UnixNano()})
-	simCtx, simCancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer simCancel()
-	p, err := sim.ListenPTY(simCtx, servo, link)
-	if err != nil {
-		return fmt.Errorf("simulated servo: %w", err)
-	}
-	defer p.Close()
-
-	// Agent.
-	acfg := cfg.Agent
-	acfg.MQTT.URL = "mqtt://" + addr
-	acfg.Resort.Device = link
-	a, err := agent.New(acfg, log.With().Str("part", "agent").Logger(), agent.Options{})
+	// Simulated servos on pseudo-terminals, reached through the real
+	// serial library like a U2D2 adapter, each with its own agent.
+	dir, err := os.MkdirTemp("", "plate-resort-up-")
 	if err != nil {
 		return err
 	}
-	agentCtx, agentCancel := context.WithCancel(context.WithoutCancel(ctx))
-	agentDone := make(chan error, 1)
-	go func() { agentDone <- a.Run(agentCtx) }()
-
-	// Bridge, when a Prefect API is configured.
-	bridgeDone, bridgeCancel, err := startBridge(ctx, cfg.Bridge, "mqtt://"+addr, acfg, log)
+	defer os.RemoveAll(dir)
+	devs, err := startDevices(ctx, cfg, cfg.Devices, addr, dir, log)
 	if err != nil {
-		agentCancel()
-		<-agentDone
+		return err
+	}
+	acfg, p := devs[0].cfg, devs[0].pty
+	link := devs[0].link
+
+	// Bridge, when a Prefect API is configured: it serves every device.
+	ids := make([]string, len(devs))
+	for i, d := range devs {
+		ids[i] = d.id
+	}
+	bridgeDone, bridgeCancel, err := startBridge(ctx, cfg.Bridge, "mqtt://"+addr, acfg, ids, log)
+	if err != nil {
+		stopDevices(devs)
 		return err
 	}
 
@@ -143,28 +123,23 @@ Ask for the position (MQTT 5 request/response):
 Emergency stop, then reset:
   mosquitto_pub %s -t %s -n ; mosquitto_pub %s -t %s -n
 %s
-Ctrl-C stops everything.
+%sCtrl-C stops everything.
 `, addr, p.Path(), link, bridgeNote(cfg.Bridge), panelNote(cfg.Broker, b),
 		mq, t.All(),
 		mq, t.Command(contract.ActivateHotel),
 		mq, t.Command(contract.GetPosition), contract.Responses(t.Prefix, "me")+"/"+t.Device,
-		mq, t.Command(contract.EmergencyStop), mq, t.Command(contract.Reset), opsNote(b.HealthAddr(), cfg.Broker.Listeners.Health.Metrics, acfg.HTTP, cfg.Bridge))
+		mq, t.Command(contract.EmergencyStop), mq, t.Command(contract.Reset), opsNote(b.HealthAddr(), cfg.Broker.Listeners.Health.Metrics, acfg.HTTP, cfg.Bridge), devicesNote(devs))
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-agentDone:
-		agentDone = nil
+	if i, err := anyDone(ctx, devs); i >= 0 && err != nil {
+		runErr = fmt.Errorf("agent %s: %w", devs[i].id, err)
 	}
 	if bridgeCancel != nil {
 		bridgeCancel()
 		<-bridgeDone
 	}
-	agentCancel()
-	if agentDone != nil {
-		if err := <-agentDone; err != nil && !errors.Is(err, context.Canceled) {
-			runErr = err
-		}
+	if err := stopDevices(devs); err != nil && runErr == nil {
+		runErr = err
 	}
 	return runErr
 }

@@ -49,15 +49,15 @@ func opsNote(brokerHealth string, brokerMetrics bool, a ops.Config, b bridgeSect
 	return "Health and metrics:\n" + strings.Join(lines, "\n") + "\n"
 }
 
-// startBridge runs the bridge against the embedded broker for the agent's
-// device, when a Prefect API is configured.
-func startBridge(ctx context.Context, c bridgeSection, brokerURL string, a agent.Config, log zerolog.Logger) (<-chan error, context.CancelFunc, error) {
+// startBridge runs the bridge against the embedded broker for every
+// device of `up`, when a Prefect API is configured.
+func startBridge(ctx context.Context, c bridgeSection, brokerURL string, a agent.Config, devices []string, log zerolog.Logger) (<-chan error, context.CancelFunc, error) {
 	if c.Prefect.APIURL == "" {
 		return nil, nil, nil
 	}
 	c.MQTT.URL = brokerURL
 	c.Prefix = a.Prefix
-	c.Devices = []string{a.Device}
+	c.Devices = devices
 	c.Hotels = a.Resort.Hotels
 	b, err := bridge.New(c, log.With().Str("part", "bridge").Logger())
 	if err != nil {

@@ -8,8 +8,9 @@ import (
 )
 
 // The carousel model. Time advances in fixed steps from the wall clock
-// whenever the servo is observed (a request, a Snapshot) and on Serve's
-// 5 ms ticker, so behaviour does not depend on how often it is polled.
+// whenever the servo is observed (a request, a Snapshot) and, while
+// something moves, on Serve's 5 ms ticker, so behaviour does not depend on
+// how often it is polled.
 const (
 	stepDT = time.Millisecond
 	// maxCatchUp bounds the work of one advance after a long idle gap; the
@@ -44,8 +45,14 @@ const (
 	inPositionPulses = 4
 )
 
-// advance runs the physics up to now.
+// advance runs the physics up to now. While the servo is still (quiet),
+// the only thing that changes is the temperature, whose 1 ms Euler steps
+// have a closed form, so an idle gap of any length costs one step: that is
+// what lets Serve stop its ticker while nothing moves.
 func (s *Servo) advance(now time.Time) {
+	if s.quiet() {
+		s.fastForward(now)
+	}
 	gap := now.Sub(s.lastStep)
 	if gap > maxCatchUp {
 		s.lastStep = now.Add(-maxCatchUp)
@@ -54,6 +61,58 @@ func (s *Servo) advance(now time.Time) {
 		s.step(stepDT.Seconds())
 		s.lastStep = s.lastStep.Add(stepDT)
 	}
+}
+
+// quiet reports whether the physics cannot move anything by itself: no
+// speed, no push, not booting, and nothing driving (torque off, or a
+// position mode with no profile running, a PWM goal at or below the
+// static-friction threshold, a zero velocity goal, or current mode, which
+// holds). A quiet servo stays quiet until a write or a fault call changes
+// it; only its temperature keeps relaxing.
+func (s *Servo) quiet() bool {
+	if s.vel != 0 || s.pushing || s.lastStep.Before(s.silentTil) {
+		return false
+	}
+	if !s.torque {
+		return true
+	}
+	switch mode := s.tab.get(aMode); {
+	case isPositionMode(mode):
+		return !s.profiling
+	case mode == xseries.ModePWM:
+		pwm := s.tab.get(aGoalPWM)
+		return max(pwm, -pwm) <= int64(s.cfg.PWMThreshold)
+	case mode == xseries.ModeVelocity:
+		return s.tab.get(aGoalVelocity) == 0
+	default:
+		return true
+	}
+}
+
+// fastForward does the whole steps up to now of a quiet servo at once. One
+// real step fixes the current (hold or nothing); the temperature's Euler
+// recurrence T' = T(1-dt/tau) + (h + Ta/tau)dt then has the closed form
+// T_n = Teq + (T_0-Teq)(1-dt/tau)^n with Teq = Ta + h*tau. When Teq reaches
+// the temperature limit the Overheating latch could fire mid-gap, so that
+// case is left to the ordinary steps.
+func (s *Servo) fastForward(now time.Time) {
+	n := int64(now.Sub(s.lastStep) / stepDT)
+	if n < 2 {
+		return
+	}
+	dt := stepDT.Seconds()
+	s.step(dt)
+	s.lastStep = s.lastStep.Add(stepDT)
+	n--
+	amps := math.Abs(s.currentMA) / 1000
+	teq := s.cfg.AmbientC + heatPerA2*amps*amps*coolTau
+	if teq >= float64(s.tab.get(aTempLimit)) || !s.quiet() {
+		return
+	}
+	s.tempC = teq + (s.tempC-teq)*math.Pow(1-dt/coolTau, float64(n))
+	s.lastStep = s.lastStep.Add(time.Duration(n) * stepDT)
+	s.pushFor = 0
+	s.checkWatchdog() // it measures silence up to lastStep; a trip moves nothing
 }
 
 func (s *Servo) step(dt float64) {

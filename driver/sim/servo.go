@@ -35,6 +35,7 @@ type Servo struct {
 	currentMA float64
 	tempC     float64
 	lastStep  time.Time
+	ticks     int // Serve's physics ticks, for tests of the idle ticker
 	bootAt    time.Time
 	silentTil time.Time
 	// lastRequest is when the last instruction packet for this servo

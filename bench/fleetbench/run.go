@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/plate-resort/plate-resort/bench/internal/stack"
+	"github.com/plate-resort/plate-resort/contract"
+	"github.com/plate-resort/plate-resort/driver/sim"
+	"github.com/plate-resort/plate-resort/internal/benchstat"
+)
+
+const (
+	prefix = contract.DefaultPrefix
+	who    = "fleetbench"
+)
+
+type options struct {
+	bin      string
+	sizes    []int
+	requests int
+	load     time.Duration
+	baud     int
+	progress io.Writer
+}
+
+// row is one fleet size's figures.
+type row struct {
+	N            int
+	Seq          int           // sequential requests answered
+	P50, P99     time.Duration // sequential round trip
+	Ratio        float64       // P50 / the first size's P50
+	Replies      int           // answered ok during the load
+	Errors       int           // answered with an error during the load (serial timeouts of an overloaded machine)
+	RepliesPerS  float64
+	BrokerRSSKiB int64
+	AgentRSSKiB  int64   // mean over the agents
+	AgentCPUms   float64 // agents' CPU per sequential get_position, ms
+	TotalCPU     float64 // cores busy during the load: broker + agents + this process
+	LoadSecs     float64
+}
+
+func run(ctx context.Context, o options) ([]row, error) {
+	if o.load <= 0 {
+		o.load = 10 * time.Second
+	}
+	if _, err := os.Stat(o.bin); err != nil {
+		return nil, fmt.Errorf("%s: %w (make build)", o.bin, err)
+	}
+	var rows []row
+	for _, n := range o.sizes {
+		r, err := runSize(ctx, o, n)
+		if err != nil {
+			return rows, fmt.Errorf("%d devices: %w", n, err)
+		}
+		if len(rows) > 0 && rows[0].P50 > 0 {
+			r.Ratio = float64(r.P50) / float64(rows[0].P50)
+		} else {
+			r.Ratio = 1
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+func deviceID(i int) string { return "resort-" + strconv.Itoa(i+1) }
+
+func runSize(ctx context.Context, o options, n int) (row, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "fleetbench-")
+	if err != nil {
+		return row{}, err
+	}
+	defer os.RemoveAll(dir)
+	st := stack.New(dir, "fleetbench")
+	defer st.StopAll()
+	progress := func(format string, a ...any) {
+		if o.progress != nil {
+			fmt.Fprintf(o.progress, "fleetbench: %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+		}
+	}
+	addr, err := stack.FreeAddr()
+	if err != nil {
+		return row{}, err
+	}
+	// The broker's default max_connections and rate limits suit a lab; a
+	// hundred agents plus the client fit.
+	brk, err := st.StartBroker(ctx, o.bin, addr)
+	if err != nil {
+		return row{}, err
+	}
+	c, err := newClient(ctx, addr, n)
+	if err != nil {
+		return row{}, err
+	}
+	defer c.close()
+
+	agents := make([]*stack.Child, n)
+	for i := range n {
+		id := deviceID(i)
+		servo := sim.New(sim.Config{Baud: o.baud, Seed: int64(i + 1)})
+		link := filepath.Join(dir, id)
+		p, err := sim.ListenPTY(ctx, servo, link)
+		if err != nil {
+			return row{}, err
+		}
+		defer p.Close()
+		cmd := agentCmd(o.bin, id, addr, link, dir)
+		a, err := st.Start("agent-"+id, cmd)
+		if err != nil {
+			return row{}, err
+		}
+		agents[i] = a
+	}
+	progress("%d devices: waiting for them to come online", n)
+	for i := range n {
+		if err := c.waitOnline(ctx, deviceID(i), 60*time.Second); err != nil {
+			st.DumpLogs(os.Stderr, 2000)
+			return row{}, err
+		}
+	}
+	// Warm up every device: online comes before connect_on_start has
+	// found the servo (a busy machine starting a hundred agents takes a
+	// while), so not_connected is retried for a minute.
+	for i := range n {
+		deadline := time.Now().Add(time.Minute)
+		for ok := 0; ok < 3; {
+			_, err := c.getPosition(ctx, deviceID(i))
+			switch {
+			case err == nil:
+				ok++
+			case strings.Contains(err.Error(), string(contract.CodeNotConnected)) && time.Now().Before(deadline):
+				if err := stack.Sleep(ctx, 200*time.Millisecond); err != nil {
+					return row{}, err
+				}
+			default:
+				return row{}, err
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	// 1. Sequential: the devices in turn, one request outstanding.
+	cpu0 := cpuOf(agents)
+	seq := max(o.requests, n)
+	lat := make([]time.Duration, 0, seq)
+	start := time.Now()
+	for k := range seq {
+		d, err := c.getPosition(ctx, deviceID(k%n))
+		if err != nil {
+			return row{}, err
+		}
+		lat = append(lat, d)
+	}
+	seqDur := time.Since(start)
+	agentCPU := cpuOf(agents) - cpu0
+	// The agents' background work (state re-read every 2 s, health every
+	// 10 s) during the same time is part of the figure; it is small next
+	// to the commands (README, "Fleet").
+	r := row{N: n, Seq: seq, P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	r.AgentCPUms = agentCPU.Seconds() * 1000 / float64(seq)
+	progress("%d devices: sequential p50 %.2f ms p99 %.2f ms over %s", n, ms(r.P50), ms(r.P99), seqDur.Round(time.Millisecond))
+
+	// 2. Load: one request outstanding per device, all at once.
+	procs := append([]*stack.Child{brk}, agents...)
+	total0 := cpuOf(procs) + selfCPU()
+	var answered, failed atomic.Int64
+	lctx, lcancel := context.WithTimeout(ctx, o.load)
+	var wg sync.WaitGroup
+	var loadErr atomic.Value
+	lstart := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			for lctx.Err() == nil {
+				if _, err := c.getPosition(lctx, deviceID(i)); err != nil {
+					var re replyError
+					if errors.As(err, &re) {
+						failed.Add(1)
+						continue
+					}
+					if lctx.Err() == nil {
+						loadErr.Store(err)
+					}
+					return
+				}
+				answered.Add(1)
+			}
+		})
+	}
+	var peakBroker int64
+	peakAgent := make([]int64, n)
+	for lctx.Err() == nil {
+		if v, err := benchstat.RSSKiB(brk.Pid()); err == nil && v > peakBroker {
+			peakBroker = v
+		}
+		for i, a := range agents {
+			if v, err := benchstat.RSSKiB(a.Pid()); err == nil && v > peakAgent[i] {
+				peakAgent[i] = v
+			}
+		}
+		select {
+		case <-lctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	wg.Wait()
+	lcancel()
+	ldur := time.Since(lstart)
+	if v := loadErr.Load(); v != nil {
+		return row{}, v.(error)
+	}
+	r.LoadSecs = ldur.Seconds()
+	r.TotalCPU = (cpuOf(procs) + selfCPU() - total0).Seconds() / ldur.Seconds()
+	r.Replies = int(answered.Load())
+	r.Errors = int(failed.Load())
+	r.RepliesPerS = float64(r.Replies) / ldur.Seconds()
+	r.BrokerRSSKiB = peakBroker
+	var sum int64
+	for _, v := range peakAgent {
+		sum += v
+	}
+	r.AgentRSSKiB = sum / int64(n)
+	progress("%d devices: %.0f replies/s under load, %.2f cores", n, r.RepliesPerS, r.TotalCPU)
+	return r, nil
+}
+
+// agentCmd is `plate-resort agent` for one device, with its own journal
+// and event ring in dir, Home Assistant discovery and the HTTP endpoint
+// off (not what is measured).
+func agentCmd(bin, id, brokerAddr, link, dir string) *execCmd {
+	return newExecCmd(bin, []string{"agent", "--prefix", prefix, "--device", id, "--mqtt.url", "mqtt://" + brokerAddr,
+		"--resort.device", link, "--log.level", "warn", "--log.format", "json"},
+		append(stack.BaseEnv(),
+			"PLATE_RESORT_JOURNAL_PATH="+filepath.Join(dir, id+".journal"),
+			"PLATE_RESORT_RESORT__LATENCY_MS=1",
+			"PLATE_RESORT_HOMEASSISTANT__ENABLED=false"))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// table renders rows as markdown.
+func table(rows []row) string {
+	var b strings.Builder
+	b.WriteString("| devices | get_position p50 | p99 | p50 / 1 device | replies/s, all loaded | error replies under load | broker RSS | agent RSS (each) | agent CPU per get_position | total CPU under load |\n")
+	b.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %d | %.2f ms | %.2f ms | %.2f× | %.0f | %d | %.1f MiB | %.1f MiB | %.3f ms | %.2f cores |\n",
+			r.N, ms(r.P50), ms(r.P99), r.Ratio, r.RepliesPerS, r.Errors, float64(r.BrokerRSSKiB)/1024, float64(r.AgentRSSKiB)/1024, r.AgentCPUms, r.TotalCPU)
+	}
+	return b.String()
+}
+
+// client is one MQTT 5 requester for every device: Response Topic per
+// device under contract.Responses(prefix, who), Correlation Data per
+// request.
+type client struct {
+	cm      *autopaho.ConnectionManager
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	waiting map[string]chan []byte
+	online  map[string]bool
+	seq     atomic.Int64
+}
+
+func newClient(ctx context.Context, addr string, n int) (*client, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	u, _ := url.Parse("mqtt://" + addr)
+	c := &client{waiting: map[string]chan []byte{}, online: map[string]bool{}, cancel: cancel}
+	ready := make(chan struct{})
+	var once sync.Once
+	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 30, CleanStartOnInitialConnection: true,
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			go func() {
+				_, _ = cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+					{Topic: contract.ResponsesFilter(prefix, who), QoS: 1}, {Topic: prefix + "/+/availability", QoS: 1}}})
+				once.Do(func() { close(ready) })
+			}()
+		},
+		ClientConfig: paho.ClientConfig{
+			ClientID: "fleetbench-" + strconv.Itoa(os.Getpid()),
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				p := pr.Packet
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if p.Properties != nil && len(p.Properties.CorrelationData) > 0 {
+					if ch, ok := c.waiting[string(p.Properties.CorrelationData)]; ok {
+						ch <- p.Payload
+						delete(c.waiting, string(p.Properties.CorrelationData))
+					}
+					return true, nil
+				}
+				if dev, ok := strings.CutSuffix(strings.TrimPrefix(p.Topic, prefix+"/"), "/availability"); ok {
+					c.online[dev] = string(p.Payload) == contract.Online
+				}
+				return true, nil
+			}},
+		},
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.cm = cm
+	select {
+	case <-ready:
+	case <-time.After(15 * time.Second):
+		cancel()
+		return nil, errors.New("bench client did not connect")
+	}
+	return c, nil
+}
+
+func (c *client) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = c.cm.Disconnect(ctx)
+	c.cancel()
+}
+
+func (c *client) waitOnline(ctx context.Context, dev string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		on := c.online[dev]
+		c.mu.Unlock()
+		if on {
+			return nil
+		}
+		if err := stack.Sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s not online after %s", dev, timeout)
+}
+
+// getPosition is one get_position round trip to dev; it fails on any
+// reply but ok.
+func (c *client) getPosition(ctx context.Context, dev string) (time.Duration, error) {
+	id := strconv.FormatInt(c.seq.Add(1), 10)
+	ch := make(chan []byte, 1)
+	c.mu.Lock()
+	c.waiting[id] = ch
+	c.mu.Unlock()
+	start := time.Now()
+	_, err := c.cm.Publish(ctx, &paho.Publish{Topic: contract.DeviceTopics(prefix, dev).Command(contract.GetPosition), QoS: 0,
+		Properties: &paho.PublishProperties{ResponseTopic: contract.ResponseTopic(prefix, who, dev), CorrelationData: []byte(id)}})
+	if err != nil {
+		return 0, err
+	}
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case b := <-ch:
+		d := time.Since(start)
+		var r contract.Reply
+		if err := json.Unmarshal(b, &r); err != nil {
+			return 0, fmt.Errorf("%s: reply %s: %w", dev, contract.Snippet(b), err)
+		}
+		if r.Status != contract.StatusOK || r.Command != contract.GetPosition {
+			return 0, replyError{fmt.Errorf("%s: get_position answered %s", dev, contract.Snippet(b))}
+		}
+		return d, nil
+	case <-ctx.Done():
+		c.forget(id)
+		return 0, ctx.Err()
+	case <-t.C:
+		c.forget(id)
+		return 0, fmt.Errorf("%s: no get_position reply in 10 s", dev)
+	}
+}
+
+// replyError is a reply that came back but was not ok.
+type replyError struct{ error }
+
+func (c *client) forget(id string) {
+	c.mu.Lock()
+	delete(c.waiting, id)
+	c.mu.Unlock()
+}
