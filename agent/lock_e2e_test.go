@@ -385,3 +385,112 @@ func TestLockAndFleetOnMosquitto(t *testing.T) {
 		t.Fatalf("fleet reset with the lock id: %+v", r)
 	}
 }
+
+// Three agents on one embedded broker with users: an operator's fleet
+// emergency stop switches torque off at all three simulators and each
+// answers below its own device level of the caller's responses; a viewer's
+// is refused by the broker and reaches nobody; the fleet reset is refused
+// to operators by the broker and, from an admin, clears each device unless
+// that device is locked (then it answers locked and stays latched).
+func TestFleetCommandsE2E(t *testing.T) {
+	testenv.NeedBinary(t, "mosquitto_rr")
+	devices := []string{"resort-1", "resort-2", "resort-3"}
+	host, port := lockBroker(t, devices...)
+	m := mqttUsers{host, port}
+	servos := map[string]*sim.Servo{}
+	tps := map[string]contract.Topics{}
+	for _, d := range devices {
+		cfg, servo := lockAgentConfig(t, host, port, d)
+		auditAgent(t, cfg, &testenv.LockedBuffer{})
+		servos[d], tps[d] = servo, cfg.Topics()
+	}
+	for _, d := range devices {
+		testenv.Eventually(t, 15*time.Second, d+" online with torque on", func() bool {
+			s, _ := m.state(t, tps[d])
+			return m.retained(t, tps[d].Availability()) == "online" && s.Torque && servos[d].Snapshot().Torque
+		})
+	}
+	fleet := func(cmd string) string { return contract.FleetCommand(contract.DefaultPrefix, cmd) }
+
+	// A viewer may not stop the fleet: the broker refuses the publish.
+	out, _ := testenv.RunCombined(t, 10*time.Second, "mosquitto_pub", append(m.as("vic"), "-q", "1", "-t", fleet(contract.EmergencyStop), "-n")...)
+	if !strings.Contains(out, "Not authorized") {
+		t.Fatalf("viewer fleet e-stop: %q, want Not authorized", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, d := range devices {
+		if !servos[d].Snapshot().Torque {
+			t.Fatalf("%s: a viewer's refused fleet e-stop switched torque off", d)
+		}
+	}
+
+	// An operator's fleet e-stop, with one MQTT 5 Response Topic.
+	answers := testenv.StartSub(t, append(m.as("alice"), "-v", "-t", "plate-resort/responses/alice/+/_fleet")...)
+	sent := time.Now()
+	if out, err := testenv.RunCombined(t, 10*time.Second, "mosquitto_pub", append(m.as("alice"), "-q", "1", "-t", fleet(contract.EmergencyStop), "-n",
+		"-D", "publish", "response-topic", "plate-resort/responses/alice/_fleet", "-D", "publish", "correlation-data", "c-42")...); err != nil {
+		t.Fatalf("fleet e-stop: %v %s", err, out)
+	}
+	testenv.Eventually(t, 5*time.Second, "torque off at all three simulators", func() bool {
+		for _, d := range devices {
+			if servos[d].Snapshot().Torque {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("fleet e-stop: torque off at 3 simulators within %v of the publish", time.Since(sent))
+	testenv.Eventually(t, 5*time.Second, "three answers", func() bool { return len(answers.Lines()) >= 3 })
+	got := map[string]bool{}
+	for _, l := range answers.Lines() {
+		topic, _, _ := strings.Cut(l, " ")
+		if r := parseLine(t, l); r.Status != "ok" || r.Command != contract.EmergencyStop {
+			t.Fatalf("fleet answer %s", l)
+		}
+		got[topic] = true
+	}
+	for _, d := range devices {
+		if !got["plate-resort/responses/alice/"+d+"/_fleet"] {
+			t.Fatalf("no answer from %s below its device level: %v", d, answers.Lines())
+		}
+		if s, _ := m.state(t, tps[d]); !s.EStop {
+			t.Fatalf("%s: e-stop not latched after the fleet e-stop", d)
+		}
+	}
+
+	// The fleet reset: an operator is refused by the broker.
+	out, _ = testenv.RunCombined(t, 10*time.Second, "mosquitto_pub", append(m.as("alice"), "-q", "1", "-t", fleet(contract.Reset), "-n")...)
+	if !strings.Contains(out, "Not authorized") {
+		t.Fatalf("operator fleet reset: %q, want Not authorized", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, d := range devices {
+		if s, _ := m.state(t, tps[d]); !s.EStop {
+			t.Fatalf("%s: an operator's refused fleet reset cleared the e-stop", d)
+		}
+	}
+	// Bob locks resort-2; the admin's fleet reset clears the two others
+	// and resort-2 answers locked on its own reply topic.
+	wantOK(t, "bob locks resort-2", m.rr(t, tps["resort-2"], "bob", contract.Lock, `{"lock_id":"B2"}`))
+	resets := testenv.StartSub(t, append(m.as("root"), "-v", "-t", "plate-resort/+/reply/reset")...)
+	if out, err := testenv.RunCombined(t, 10*time.Second, "mosquitto_pub", append(m.as("root"), "-q", "1", "-t", fleet(contract.Reset), "-m", `{"id":"fleet-reset-1"}`)...); err != nil {
+		t.Fatalf("admin fleet reset: %v %s", err, out)
+	}
+	testenv.Eventually(t, 5*time.Second, "three reset replies", func() bool { return len(resets.Lines()) >= 3 })
+	for _, l := range resets.Lines() {
+		topic, _, _ := strings.Cut(l, " ")
+		r := parseLine(t, l)
+		switch topic {
+		case tps["resort-2"].Reply(contract.Reset):
+			wantCode(t, "fleet reset on locked resort-2", r, "locked")
+		default:
+			wantOK(t, "fleet reset on "+topic, r)
+		}
+	}
+	for _, d := range devices {
+		s, _ := m.state(t, tps[d])
+		if s.EStop != (d == "resort-2") {
+			t.Fatalf("%s: estop %v after the admin's fleet reset (resort-2 is locked)", d, s.EStop)
+		}
+	}
+}

@@ -35,11 +35,17 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 			r.write = append(r.write, contract.DeviceTopics(prefix, d).CommandPrefix()+"#")
 		}
 		r.deny = contract.AdminCommandFilters(prefix) // set_log_level, force_unlock: admin only
+		// <prefix>/+/cmd/# also matches <prefix>/_fleet/cmd/# (a "+" matches
+		// any level, MQTT 5 §4.7.1.3): the fleet reset is denied by name.
+		r.deny = append(r.deny, contract.FleetCommand(prefix, contract.Reset))
 		if role == RoleOperator {
 			// Any operator, whatever its devices, may stop the whole fleet:
-			// an emergency stop is a safety action. The fleet reset (and
-			// everything else under _fleet) stays with admin.
+			// an emergency stop is a safety action. The fleet reset stays
+			// with admin.
 			r.write = append(r.write, contract.FleetCommand(prefix, contract.EmergencyStop))
+		} else {
+			// A bridge drives the devices its flows name, never the fleet.
+			r.deny = append(r.deny, contract.FleetCommand(prefix, "#"))
 		}
 		if role == RoleBridge {
 			// A bridge announces itself: retained availability (and its
