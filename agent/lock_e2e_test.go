@@ -494,3 +494,30 @@ func TestFleetCommandsE2E(t *testing.T) {
 		}
 	}
 }
+
+// A move that was already waiting in the queue when someone else took the
+// lock never starts: the lock is checked again when it leaves the queue.
+// The move running at that moment is not interrupted (a lock is not a stop).
+func TestLockRefusesQueuedMove(t *testing.T) {
+	e := newEnv(t, opts{sim: simAt(10), mut: func(c *agent.Config) { c.Resort.DefaultSpeed = 20 }})
+	s := e.replies()
+	e.pub(contract.MoveToAngle, `{"angle":200,"precise":false,"id":"slow"}`)
+	e.waitRetained("state", func(s string) bool { return decodeState(t, s).Moving })
+	e.pub(contract.ActivateHotel, `{"hotel":"A","id":"queued"}`)
+	e.pub(contract.Lock, `{"lock_id":"Q1","id":"q-lock"}`)
+	if r := waitReply(t, s, contract.Lock, "q-lock", 5*time.Second); r.Status != "ok" || !strings.Contains(string(r.Result), `"owner":"anonymous"`) {
+		t.Fatalf("lock: %+v (the embedded broker stamps anonymous clients \"anonymous\")", r)
+	}
+	if r := waitReply(t, s, contract.MoveToAngle, "slow", 60*time.Second); r.Status != "ok" {
+		t.Fatalf("the running move: %+v, want it to finish", r)
+	}
+	before := goalWrites(e.servo)
+	r := waitReply(t, s, contract.ActivateHotel, "queued", 10*time.Second)
+	if r.Error == nil || r.Error.Code != "locked" {
+		t.Fatalf("queued move: %+v, want locked", r)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := goalWrites(e.servo) - before; n != 0 {
+		t.Fatalf("the queued move wrote Goal Position %d times", n)
+	}
+}
