@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,8 +187,19 @@ func TestLockE2E(t *testing.T) {
 		}
 		return 0
 	}
-	unlocked := torqueOffAfter("bob")
-	wantOK(t, "reset before the lock", m.rr(t, tp, "bob", contract.Reset, ""))
+	// Median of 5 e-stops (each then reset): one sample mostly measures
+	// how fast mosquitto_pub starts.
+	median := func(reset func()) time.Duration {
+		t.Helper()
+		var d []time.Duration
+		for range 5 {
+			d = append(d, torqueOffAfter("bob"))
+			reset()
+		}
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	unlocked := median(func() { wantOK(t, "reset before the lock", m.rr(t, tp, "bob", contract.Reset, "")) })
 
 	r := m.rr(t, tp, "alice", contract.Lock, `{"lock_id":"L1","timeout_s":60,"id":"lock-1"}`)
 	wantOK(t, "alice's lock", r)
@@ -227,7 +239,13 @@ func TestLockE2E(t *testing.T) {
 	if out, err := testenv.RunCombined(t, 30*time.Second, "sh", append(shArgs, "-q", "1", "-t", tp.Command(contract.MoveToAngle), "-l")...); err != nil {
 		t.Fatalf("burst: %v %s", err, out)
 	}
-	testenv.Eventually(t, 30*time.Second, "200 replies to the burst", func() bool { return len(replies.Lines()) >= 200 })
+	testenv.Eventually(t, 30*time.Second, "200 replies to the burst", func() bool {
+		if n := len(replies.Lines()); n < 200 {
+			t.Logf("%d replies so far", n)
+			return false
+		}
+		return true
+	})
 	t.Logf("burst of 200 moves during the lock: all answered in %v", time.Since(start))
 	for _, l := range replies.Lines() {
 		if r := parseLine(t, "x "+l); r.Error == nil || r.Error.Code != "locked" || r.Result != nil && string(r.Result) != "null" {
@@ -239,11 +257,21 @@ func TestLockE2E(t *testing.T) {
 	}
 
 	// Bob's emergency stop acts at once while alice holds the lock: the
-	// e-stop path does not look at the lock.
-	locked := torqueOffAfter("bob")
-	t.Logf("publish to torque-off write: %v unlocked, %v while locked", unlocked, locked)
-	if locked > time.Second || servo.Snapshot().Torque {
-		t.Fatalf("e-stop while locked: torque off after %v, torque now %v", locked, servo.Snapshot().Torque)
+	// e-stop path does not look at the lock. Both medians are logged; the
+	// bound is the safety test's (1 s): on a shared machine a mosquitto_pub
+	// start dominates and a ratio would measure the neighbours.
+	locked := median(func() {
+		if servo.Snapshot().Torque {
+			t.Fatal("torque on after bob's e-stop while locked")
+		}
+		wantOK(t, "alice's reset with the lock id", m.rr(t, tp, "alice", contract.Reset, `{"lock_id":"L1"}`))
+	})
+	t.Logf("e-stop publish to torque-off write, median of 5: %v unlocked, %v while locked", unlocked, locked)
+	if locked > time.Second {
+		t.Fatalf("e-stop while locked: torque off after %v (unlocked %v)", locked, unlocked)
+	}
+	if torqueOffAfter("bob"); servo.Snapshot().Torque {
+		t.Fatal("torque on after bob's e-stop while locked")
 	}
 	wantOK(t, "bob's stop while locked", m.rr(t, tp, "bob", contract.Stop, ""))
 	wantCode(t, "bob's reset while locked", m.rr(t, tp, "bob", contract.Reset, ""), "locked")
@@ -282,11 +310,16 @@ func TestLockE2E(t *testing.T) {
 		t.Fatalf("b-1 again: %+v; goal writes %d then %d: want the stored reply and no second run", r, moved, goalWrites(servo)-before)
 	}
 
-	// Expiry: a 1 s lock lapses by itself; state says so without any
+	// Expiry: a 3 s lock lapses by itself; state says so without any
 	// command, and bob moves again.
-	wantOK(t, "short lock", m.rr(t, tp, "alice", contract.Lock, `{"lock_id":"L2","timeout_s":1}`))
-	wantCode(t, "bob during the short lock", m.rr(t, tp, "bob", contract.GoHome, `{"precise":false}`), "locked")
-	testenv.Eventually(t, 5*time.Second, "state shows the lock gone after its timeout", func() bool {
+	taken := time.Now()
+	wantOK(t, "short lock", m.rr(t, tp, "alice", contract.Lock, `{"lock_id":"L2","timeout_s":3}`))
+	if r := m.rr(t, tp, "bob", contract.GoHome, `{"precise":false}`); time.Since(taken) < 3*time.Second {
+		wantCode(t, "bob during the short lock", r, "locked")
+	} else {
+		t.Logf("bob's go_home came %v after the 3 s lock (a loaded machine): not a check of the lock", time.Since(taken))
+	}
+	testenv.Eventually(t, 10*time.Second, "state shows the lock gone after its timeout", func() bool {
 		s, _ := m.state(t, tp)
 		return s.Lock == nil
 	})
