@@ -138,6 +138,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			Msg("command interrupted by the agent's last stop: outcome unknown; a repeat of its id is answered 'interrupted' and never run")
 	}
 	a.log.Info().Str("journal", jpath).Int("ids", jr.Len()).Msg("dedupe journal open")
+	// Before the MQTT session: no command is looked at before the lock of
+	// the last run is back in force.
+	a.svc.locks.restore(jr, time.Now())
 	a.events.open(a.cfg.EventsPath(), a.cfg.EventsSize)
 	defer a.events.close() // after every loop has ended: the last events are written
 	if a.cfg.HTTP.Address != "" {

@@ -34,6 +34,10 @@ func (s *session) onUp(ctx context.Context, cm *autopaho.ConnectionManager, brok
 		// the agent is connected (MQTT 5 §3.8.3.1).
 		{Topic: s.topics.CommandFilter(), QoS: 1, RetainAsPublished: true},
 	}
+	for _, c := range contract.FleetCommands {
+		// The fleet's emergency stop and reset, and nothing else on _fleet.
+		subs = append(subs, paho.SubscribeOptions{Topic: contract.FleetCommand(s.topics.Prefix, c), QoS: 1, RetainAsPublished: true})
+	}
 	if s.cfg.HomeAssistant.Enabled {
 		subs = append(subs, paho.SubscribeOptions{Topic: contract.HAStatus(s.cfg.HomeAssistant.Prefix), QoS: 1})
 	}

@@ -80,6 +80,11 @@ func (t *telemetry) discovery() []haEntity {
 			"device_class", "problem", "entity_category", "diagnostic")},
 		{"binary_sensor", "estop", with(base("Emergency stop latched", "estop"),
 			"state_topic", tp.State(), "value_template", "{{ 'ON' if value_json.estop else 'OFF' }}", "device_class", "safety")},
+		// No device_class: Home Assistant's "lock" class means on = unlocked.
+		{"binary_sensor", "locked", with(base("Locked", "locked"),
+			"state_topic", tp.State(), "value_template", "{{ 'ON' if value_json.lock else 'OFF' }}",
+			"json_attributes_topic", tp.State(), "json_attributes_template", "{{ (value_json.lock or {}) | tojson }}",
+			"icon", "mdi:lock")},
 		{"button", "emergency_stop", with(base("Emergency stop", "emergency_stop"),
 			"command_topic", tp.Command(contract.EmergencyStop), "payload_press", "{}", "icon", "mdi:alert-octagon")},
 		{"button", "go_home", with(base("Go home", "go_home"),

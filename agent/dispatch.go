@@ -25,7 +25,7 @@ func (s *service) dispatchLoop(ctx context.Context) {
 }
 
 func (s *service) dispatch(ctx context.Context, in inbound) {
-	name := strings.TrimPrefix(in.topic, s.topics.CommandPrefix())
+	name := s.commandName(in)
 	s.counters.receive()
 	now := in.received
 	if name == contract.EmergencyStop && !in.retain {
@@ -34,8 +34,7 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 		return
 	}
 	req, perr := s.catalog().Parse(name, in.payload, now)
-	j := &job{req: req, dest: in.dest, received: now, user: in.user, flowRun: in.flowRun}
-	j.dest.replyTo = req.ReplyTo
+	j := &job{req: req, dest: s.replyDest(in, req), received: now, user: in.user, flowRun: in.flowRun}
 	if s.logLevel.get() <= zerolog.DebugLevel {
 		s.log.Debug().Str("command", name).Str("id", req.ID).Str("user", in.user).Msg("command received")
 	}
@@ -84,6 +83,16 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 		case seenRunning:
 			return // the reply goes to this caller too when the command ends
 		}
+	}
+	if lerr := s.locks.check(req, now); lerr != nil {
+		// Someone else holds the lock: refused before it is journaled, so
+		// it never started and its id may be sent again after the unlock.
+		// A repeat of an id that already ran was answered above from the
+		// journal: it was executed, and saying "locked" would be false.
+		s.replyErr(j, lerr)
+		return
+	}
+	if req.ID != "" {
 		if req.Spec.Kind != contract.KindRead {
 			if err := s.journalBegin(req, now); err != nil {
 				s.replyErr(j, err) // never started: dedupe forgets the id
@@ -92,7 +101,7 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 			j.journaled = true
 		}
 	}
-	j.ctx, j.cancel = context.WithCancelCause(context.WithValue(ctx, arrivalKey{}, in.seq))
+	j.ctx, j.cancel = context.WithCancelCause(context.WithValue(context.WithValue(ctx, arrivalKey{}, in.seq), userKey{}, in.user))
 	s.eventReceived(j)
 	switch req.Spec.Kind {
 	case contract.KindRead:
@@ -135,6 +144,38 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 			s.replyErr(j, err)
 		}
 	}
+}
+
+// commandName is the command an inbound message names: the last level of
+// <base>/cmd/<name> or of <prefix>/_fleet/cmd/<name>.
+func (s *service) commandName(in inbound) string {
+	if in.fleet {
+		return strings.TrimPrefix(in.topic, contract.FleetCommand(s.topics.Prefix, ""))
+	}
+	return strings.TrimPrefix(in.topic, s.topics.CommandPrefix())
+}
+
+// replyDest is where the reply to in goes besides <base>/reply/<command>.
+// A fleet command reaches every agent with one Response Topic (or
+// reply_to); each answers below its own device level of it
+// (contract.FleetResponseTopic), or not at all there.
+func (s *service) replyDest(in inbound, req *contract.Request) destination {
+	d := in.dest
+	d.replyTo = req.ReplyTo
+	if !in.fleet {
+		return d
+	}
+	for _, t := range []*string{&d.responseTopic, &d.replyTo} {
+		if *t == "" {
+			continue
+		}
+		mapped, ok := contract.FleetResponseTopic(s.topics.Prefix, s.topics.Device, *t)
+		if !ok {
+			s.log.Warn().Str("topic", *t).Msg("fleet reply topic refused: name <prefix>/responses/<your-name>[/...]; each device answers on <prefix>/responses/<your-name>/<device>[/...]")
+		}
+		*t = mapped
+	}
+	return d
 }
 
 // arrivalKey carries a command's arrival number in its context.

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/plate-resort/plate-resort/contract"
@@ -25,8 +24,7 @@ func (s *service) emergencyStop(ctx context.Context, in inbound) {
 			result = r
 		}
 	}
-	j := &job{req: req, dest: in.dest, received: in.received, started: start, user: in.user, flowRun: in.flowRun}
-	j.dest.replyTo = req.ReplyTo
+	j := &job{req: req, dest: s.replyDest(in, req), received: in.received, started: start, user: in.user, flowRun: in.flowRun}
 	var cerr *contract.Error
 	if err != nil {
 		cerr = toError(ctx, err)
@@ -62,10 +60,8 @@ func (s *service) estopAfter(seq uint64) bool { return s.estopSeq.Load() > seq }
 func (s *service) refuseBusy(in inbound) {
 	s.counters.receive()
 	s.counters.drop()
-	name := strings.TrimPrefix(in.topic, s.topics.CommandPrefix())
-	req, _ := s.catalog().Parse(name, in.payload, in.received)
-	j := &job{req: req, dest: in.dest, received: in.received, user: in.user, flowRun: in.flowRun}
-	j.dest.replyTo = req.ReplyTo
+	req, _ := s.catalog().Parse(s.commandName(in), in.payload, in.received)
+	j := &job{req: req, dest: s.replyDest(in, req), received: in.received, user: in.user, flowRun: in.flowRun}
 	s.finish(j, nil, contract.Errorf(contract.CodeQueueFull,
 		"agent busy: %d commands are already waiting; this one was not executed: retry later", inboxLimit))
 }

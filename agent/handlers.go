@@ -32,5 +32,8 @@ func (s *service) commandTable() map[string]handler {
 		contract.GetActiveHotel: s.doGetActiveHotel,
 		contract.GetEvents:      s.doGetEvents,
 		contract.SetLogLevel:    s.doSetLogLevel,
+		contract.Lock:           s.doLock,
+		contract.Unlock:         s.doUnlock,
+		contract.ForceUnlock:    s.doForceUnlock,
 	}
 }

@@ -30,6 +30,8 @@ type inbound struct {
 	received time.Time
 	user     string // plate-resort-user as stamped by the embedded broker
 	flowRun  string // plate-resort-flow-run set by the bridge
+	// fleet: it came on <prefix>/_fleet/cmd/<name>, to every agent.
+	fleet bool
 	// seq orders commands by arrival: an emergency stop acts the moment it
 	// arrives, so a reset or connect that arrived before it (and is still
 	// waiting its turn) must not clear it.
@@ -133,9 +135,15 @@ func (s *session) onPublish(p *paho.Publish) {
 		}
 		return
 	}
-	if in.topic == s.topics.Command(contract.EmergencyStop) && !in.retain {
-		// An emergency stop never waits behind anything, not even the
-		// inbox: it acts now, on a goroutine of its own.
+	if strings.HasPrefix(in.topic, contract.FleetCommand(s.topics.Prefix, "")) {
+		// Only the fleet topics subscribed in birth.go arrive here; any
+		// other name is answered unknown_command like a device topic.
+		in.fleet = true
+	}
+	if !in.retain && (in.topic == s.topics.Command(contract.EmergencyStop) || in.topic == contract.FleetCommand(s.topics.Prefix, contract.EmergencyStop)) {
+		// An emergency stop, this device's or the fleet's, never waits
+		// behind anything, not even the inbox: it acts now, on a
+		// goroutine of its own.
 		go s.urgent(in)
 		return
 	}

@@ -17,6 +17,11 @@ func (s *service) workLoop(ctx context.Context) {
 		}
 		if expired {
 			s.replyErr(j, contract.Errorf(contract.CodeExpired, "command expired at %s while waiting in the queue; it was not executed", j.req.ExpiresAt.UTC().Format(time.RFC3339Nano)))
+		} else if lerr := s.locks.check(j.req, time.Now()); lerr != nil {
+			// Queued before someone locked the carousel: the lock holder
+			// owns it now, so this never starts (and is not remembered).
+			j.refused = true
+			s.replyErr(j, lerr)
 		} else {
 			s.run(j)
 		}

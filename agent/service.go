@@ -50,6 +50,7 @@ type service struct {
 	estopSeq atomic.Uint64 // arrival number of the latest emergency stop
 	journal  *journal.Journal
 	reads    chan struct{} // bounds reads running at once (flow control)
+	locks    *lockHolder   // the carousel's lock (lock.go)
 }
 
 // maxReads bounds reads running at once; more wait in the inbox, and
@@ -59,6 +60,7 @@ const maxReads = 32
 func newService(d serviceDeps) *service {
 	s := &service{serviceDeps: d, inbox: newInbox(), reads: make(chan struct{}, maxReads), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
 	s.exec = newExecutor(d.cfg.QueueSize, d.notify.stateChanged)
+	s.locks = &lockHolder{log: d.log, changed: d.notify.stateChanged}
 	s.rebuildCatalog()
 	s.handlers = s.commandTable()
 	return s
@@ -81,6 +83,9 @@ func (s *service) servoIdentified() {
 	s.rebuildCatalog()
 	s.notify.identityChanged()
 }
+
+// lockState is the lock for state (telemetry).
+func (s *service) lockState() *contract.LockState { return s.locks.state(time.Now()) }
 
 // busy returns the running command, if any, and the queue length.
 func (s *service) busy() (*job, int) { return s.exec.busy() }

@@ -18,7 +18,7 @@ func (t *telemetry) snapshot() contract.State {
 	pos, target := t.live.read()
 	s := contract.State{
 		Connected: t.resort.Connected(), Torque: t.resort.Torque(), Speed: t.resort.Speed(),
-		EStop: t.resort.EStopped(), Queue: queued, Target: target,
+		EStop: t.resort.EStopped(), Queue: queued, Target: target, Lock: t.status.lockState(),
 	}
 	if pos != nil {
 		s.PositionDeg = ptr(degrees(*pos))

@@ -14,6 +14,7 @@ import (
 type commandStatus interface {
 	busy() (running *job, queued int)
 	catalog() *contract.Catalog
+	lockState() *contract.LockState
 }
 
 // telemetryDeps are what telemetry is given: the driver to read, the

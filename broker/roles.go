@@ -34,7 +34,19 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 		for _, d := range devices {
 			r.write = append(r.write, contract.DeviceTopics(prefix, d).CommandPrefix()+"#")
 		}
-		r.deny = contract.AdminCommandFilters(prefix) // set_log_level: admin only
+		r.deny = contract.AdminCommandFilters(prefix) // set_log_level, force_unlock: admin only
+		// <prefix>/+/cmd/# also matches <prefix>/_fleet/cmd/# (a "+" matches
+		// any level, MQTT 5 §4.7.1.3): the fleet reset is denied by name.
+		r.deny = append(r.deny, contract.FleetCommand(prefix, contract.Reset))
+		if role == RoleOperator {
+			// Any operator, whatever its devices, may stop the whole fleet:
+			// an emergency stop is a safety action. The fleet reset stays
+			// with admin.
+			r.write = append(r.write, contract.FleetCommand(prefix, contract.EmergencyStop))
+		} else {
+			// A bridge drives the devices its flows name, never the fleet.
+			r.deny = append(r.deny, contract.FleetCommand(prefix, "#"))
+		}
 		if role == RoleBridge {
 			// A bridge announces itself: retained availability (and its
 			// Last Will) under _bridge/, and its Home Assistant
@@ -51,6 +63,9 @@ func rightsFor(prefix, role string, devices []string) (rights, error) {
 		// MQTT 5 callers name a Response Topic; by convention those live
 		// under <prefix>/responses/<caller>/..., and the agent answers there.
 		r := rights{write: []string{contract.ResponsesRoot(prefix) + "#"}, read: []string{contract.HAStatus(contract.DefaultHAPrefix)}}
+		for _, c := range contract.FleetCommands {
+			r.read = append(r.read, contract.FleetCommand(prefix, c)) // every agent obeys these
+		}
 		for _, d := range devices {
 			t := contract.DeviceTopics(prefix, d)
 			r.write = append(r.write, t.Telemetry()...)

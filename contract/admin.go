@@ -17,8 +17,10 @@ func logLevelParams() *Schema {
 // AdminCommands are the commands only the admin role may publish: the
 // embedded broker denies them to operators and bridges (broker/roles.go),
 // who keep every other command. Changing the log level is not for everyone
-// who may turn the carousel: trace logging fills the Pi's disk.
-var AdminCommands = []string{SetLogLevel}
+// who may turn the carousel: trace logging fills the Pi's disk. Releasing
+// someone else's lock without its id is for an admin who has checked that
+// its holder is gone.
+var AdminCommands = []string{SetLogLevel, ForceUnlock}
 
 // AdminCommandFilters are <prefix>/+/cmd/<command> for each admin command.
 func AdminCommandFilters(prefix string) []string {

@@ -225,6 +225,9 @@ func New(o Options) *Catalog {
 		{Name: GetActiveHotel, Kind: KindRead, Description: "the hotel at the access position, or null between hotels", Params: object(map[string]*Schema{})},
 		{Name: GetEvents, Kind: KindRead, Description: "the last events of this device's history (events.go), oldest first", Params: eventsParams()},
 		{Name: SetLogLevel, Kind: KindControl, Bare: "level", Description: "change the agent's log level at run time (admin only)", Params: logLevelParams()},
+		{Name: Lock, Kind: KindControl, Bare: LockIDField, Description: "take (or renew, with the same lock_id) exclusive use of the carousel: until unlock or timeout, commands that act run only with this lock_id; emergency_stop, stop and reads always run", Params: lockParams()},
+		{Name: Unlock, Kind: KindControl, Bare: LockIDField, Description: "release the lock taken with this lock_id (no lock: nothing to do)", Params: unlockParams()},
+		{Name: ForceUnlock, Kind: KindControl, Description: "release whatever lock is held, without its lock_id (admin only)", Params: object(map[string]*Schema{})},
 	}
 	c := &Catalog{specs: map[string]*Spec{}}
 	for _, s := range specs {

@@ -22,12 +22,15 @@ const (
 	// CodeInterrupted: the agent stopped (crash, power loss, kill) while
 	// the command ran; its outcome is unknown and it is never run again.
 	CodeInterrupted Code = "interrupted"
+	// CodeLocked: someone else holds the carousel's lock (lock.go) and the
+	// command did not carry its lock_id; it was not executed.
+	CodeLocked Code = "locked"
 )
 
 // Codes lists every code, for documentation and tests.
 var Codes = []Code{CodeBadRequest, CodeUnknownCommand, CodeInvalidArg, CodeNotConnected, CodeQueueFull,
 	CodeEStopLatched, CodeEStopped, CodeCancelled, CodeExpired, CodeTimeout, CodeHardwareError,
-	CodeSerialError, CodeInternal, CodeInterrupted}
+	CodeSerialError, CodeInternal, CodeInterrupted, CodeLocked}
 
 // Error is the error object of a reply.
 type Error struct {

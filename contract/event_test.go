@@ -44,8 +44,9 @@ func TestEventsAndLogLevelParams(t *testing.T) {
 		t.Errorf("bare level: %v %v", r, err)
 	}
 	spec, _ := c.Lookup(SetLogLevel)
-	if spec.Kind == KindRead || len(AdminCommands) != 1 || AdminCommandFilters("p")[0] != "p/+/cmd/set_log_level" {
-		t.Errorf("set_log_level must act (evented) and be the admin command: %v %v", spec.Kind, AdminCommandFilters("p"))
+	if spec.Kind == KindRead || len(AdminCommands) != 2 || AdminCommandFilters("p")[0] != "p/+/cmd/set_log_level" ||
+		AdminCommandFilters("p")[1] != "p/+/cmd/force_unlock" {
+		t.Errorf("set_log_level and force_unlock must act (evented) and be the admin commands: %v %v", spec.Kind, AdminCommandFilters("p"))
 	}
 }
 

@@ -33,6 +33,9 @@ type Request struct {
 	ExpiresAt time.Time
 	// ReplyTo is the body's reply_to topic for MQTT 3.1.1 callers.
 	ReplyTo string
+	// LockID is the common field lock_id ("" when none): the identifier of
+	// the lock the caller holds (lock.go).
+	LockID string
 }
 
 // Parse reads payload as the command name on topic, at time now. On error
@@ -75,6 +78,11 @@ func (c *Catalog) Parse(name string, payload []byte, now time.Time) (*Request, *
 	if err := req.takeMeta(raw, now); err != nil {
 		return req, err
 	}
+	if _, ok := spec.Params.Properties[LockIDField]; ok && req.LockID != "" {
+		// lock and unlock name lock_id in their schema (required there):
+		// it goes back for the schema to see, already checked.
+		raw[LockIDField] = req.LockID
+	}
 	v, err := spec.Params.validate("", raw)
 	if err != nil {
 		return req, Errorf(CodeInvalidArg, "%s: %v", name, err)
@@ -111,28 +119,22 @@ func bareValue(s *Schema, text string) (any, error) {
 }
 
 // takeMeta removes and checks the fields every command may carry: id,
-// expires_at, ttl_s and reply_to.
+// lock_id, expires_at, ttl_s and reply_to.
 func (r *Request) takeMeta(m map[string]any, now time.Time) *Error {
-	if v, ok := m["id"]; ok {
-		delete(m, "id")
-		var id string
-		switch t := v.(type) {
-		case string:
-			id = t
-		case json.Number:
-			id = t.String() // numeric ids are common in scripts; keep the literal
-		default:
-			return Errorf(CodeBadRequest, "id must be a string, got %s", typeName(v))
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"id", &r.ID}, {LockIDField, &r.LockID}} {
+		v, ok := m[f.name]
+		if !ok {
+			continue
 		}
-		if id == "" || len(id) > MaxIDLen {
-			return Errorf(CodeBadRequest, "id must be 1 to %d characters", MaxIDLen)
+		delete(m, f.name)
+		id, err := identifier(f.name, v)
+		if err != nil {
+			return err
 		}
-		for _, c := range id {
-			if !unicode.IsPrint(c) {
-				return Errorf(CodeBadRequest, "id contains a control character")
-			}
-		}
-		r.ID = id
+		*f.to = id
 	}
 	expAt, hasExp := m["expires_at"]
 	ttl, hasTTL := m["ttl_s"]
@@ -172,6 +174,30 @@ func (r *Request) takeMeta(m map[string]any, now time.Time) *Error {
 		r.ReplyTo = s
 	}
 	return nil
+}
+
+// identifier reads an id or lock_id: a string (or a number, kept as its
+// literal: numeric ids are common in scripts) of 1 to MaxIDLen printable
+// characters.
+func identifier(name string, v any) (string, *Error) {
+	var id string
+	switch t := v.(type) {
+	case string:
+		id = t
+	case json.Number:
+		id = t.String()
+	default:
+		return "", Errorf(CodeBadRequest, "%s must be a string, got %s", name, typeName(v))
+	}
+	if id == "" || len(id) > MaxIDLen {
+		return "", Errorf(CodeBadRequest, "%s must be 1 to %d characters", name, MaxIDLen)
+	}
+	for _, c := range id {
+		if !unicode.IsPrint(c) {
+			return "", Errorf(CodeBadRequest, "%s contains a control character", name)
+		}
+	}
+	return id, nil
 }
 
 // ValidTopic checks a topic the agent is asked to publish to: no wildcards,

@@ -193,7 +193,8 @@ func TestSchemasAreJSONSchema(t *testing.T) {
 // accepted must have passed its schema (re-validating the canonical params
 // must succeed).
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"B", `{"hotel":"A","id":"1"}`, "90", `{"angle":1e308}`, `{"a":{"b":[1,2,{"c":null}]}}`, "\xff", `{"ttl_s":5,"reply_to":"x"}`} {
+	for _, s := range []string{"B", `{"hotel":"A","id":"1"}`, "90", `{"angle":1e308}`, `{"a":{"b":[1,2,{"c":null}]}}`, "\xff", `{"ttl_s":5,"reply_to":"x"}`, `{"lock_id":"l","timeout_s":5}`, `{"angle":1,"lock_id":"\u0007"}`} {
+		f.Add("lock", []byte(s))
 		f.Add("activate_hotel", []byte(s))
 		f.Add("move_to_angle", []byte(s))
 	}

@@ -15,7 +15,9 @@ type State struct {
 	EStop       bool     `json:"estop"`
 	Busy        *Busy    `json:"busy"`
 	Queue       int      `json:"queue"`
-	UpdatedAt   string   `json:"updated_at"`
+	// Lock is who holds the carousel and until when (null: unlocked).
+	Lock      *LockState `json:"lock"`
+	UpdatedAt string     `json:"updated_at"`
 }
 
 // Target is the goal of the move that is running or last ran.

@@ -26,7 +26,18 @@ var ErrFull = errors.New("dedupe journal full")
 var (
 	bucketIDs  = []byte("ids")     // id -> Entry (JSON)
 	bucketTime = []byte("by_time") // 8-byte big-endian unix nanos + id -> id
+	bucketLock = []byte("lock")    // keyLock -> Lock (JSON), absent when unlocked
+	keyLock    = []byte("lock")
 )
+
+// Lock is the carousel's lock as the journal keeps it across restarts:
+// an agent that restarts while a flow holds the lock must not let another
+// caller move plates the flow was in the middle of using.
+type Lock struct {
+	ID        string    `json:"lock_id"`
+	Owner     string    `json:"owner"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
 
 // Entry is what the journal knows about one id.
 type Entry struct {
@@ -75,6 +86,9 @@ func Open(path string, window time.Duration, max int, now time.Time) (*Journal, 
 			return err
 		}
 		if _, err := tx.CreateBucketIfNotExists(bucketTime); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketLock); err != nil {
 			return err
 		}
 		var running []Entry
@@ -243,6 +257,43 @@ func (j *Journal) Prune(now time.Time) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// SaveLock records l (fsynced before it returns), or clears the record
+// when l is nil.
+func (j *Journal) SaveLock(l *Lock) error {
+	err := j.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketLock)
+		if l == nil {
+			return b.Delete(keyLock)
+		}
+		v, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyLock, v)
+	})
+	if err != nil {
+		return fmt.Errorf("journal lock: %w", err)
+	}
+	return nil
+}
+
+// LoadLock returns the recorded lock, or nil when none is recorded.
+func (j *Journal) LoadLock() (*Lock, error) {
+	var l *Lock
+	err := j.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketLock).Get(keyLock)
+		if v == nil {
+			return nil
+		}
+		l = &Lock{}
+		return json.Unmarshal(v, l)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal lock: %w", err)
+	}
+	return l, nil
 }
 
 // Len is the number of ids held.

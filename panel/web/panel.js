@@ -40,6 +40,7 @@ const CODE_WORDS = {
   serial_error: 'no or a corrupt answer from the servo',
   internal: 'an internal error in the agent',
   interrupted: 'the agent stopped while this ran',
+  locked: 'the carousel is locked by someone else',
 };
 
 // MQTT 5 reason codes a broker may answer a CONNECT or a PUBLISH with
@@ -226,7 +227,7 @@ function onResponse(packet, payload) {
   const corr = cd ? new TextDecoder().decode(cd) : '';
   const p = st.pending.get(corr);
   if (!p) return;
-  st.pending.delete(corr);
+  if (!p.multi) st.pending.delete(corr);
   let r;
   try { r = JSON.parse(new TextDecoder().decode(payload)); } catch (_) { r = null; }
   if (p.onReply) p.onReply(r);
@@ -347,22 +348,34 @@ function estop() {
     send(st.device, 'emergency_stop', {}, { out: 'dev-reply' });
     return;
   }
-  // Fleet-wide stop. The contract reserves <prefix>/_fleet/cmd/emergency_stop
-  // for this (topics.md, "Reserved names"), but no agent serves it yet, so
-  // the panel sends emergency_stop to every listed device at once and counts
-  // the replies. Switch to the fleet topic when the agents obey it.
+  // Fleet-wide stop: one publish on <prefix>/_fleet/cmd/emergency_stop, which
+  // every agent obeys on its urgent path (topics.md, "Fleet commands"). The
+  // Response Topic <prefix>/responses/<user>/panel-<sid> makes each agent
+  // answer on <prefix>/responses/<user>/<device>/panel-<sid>, which the
+  // panel's subscription already covers, with our Correlation Data; the
+  // replies are counted as they come.
   const ids = [...st.devices.keys()].sort();
   const li = line('fleet-reply');
-  if (!ids.length) { say(li, 'Stop all: no device listed.', 'bad'); return; }
+  if (!st.client || !st.client.connected) { say(li, 'Stop all: not connected to the broker.', 'bad'); return; }
   let ok = 0; let bad = 0;
-  const done = () => say(li, `Stop all: sent to ${ids.length} device(s); ${ok} stopped` + (bad ? `, ${bad} failed or refused` : '') + '.', bad ? 'bad' : 'ok');
-  for (const id of ids) {
-    send(id, 'emergency_stop', {}, {
-      out: null, label: 'Emergency stop',
-      onReply: (r) => { if (r && r.status === 'ok') ok++; else bad++; done(); },
-      onRefused: () => { bad++; done(); },
-    });
-  }
+  const done = () => say(li, `Stop all: sent to ${ids.length} device(s); ${ok} stopped` + (bad ? `, ${bad} failed` : '') + '.', bad ? 'bad' : 'ok');
+  const corr = `${st.sid}-${++st.seq}`;
+  // multi: the entry stays for every device's answer (onResponse).
+  st.pending.set(corr, { multi: true, line: null, onReply: (r) => { if (r && r.status === 'ok') ok++; else bad++; done(); } });
+  setTimeout(() => st.pending.delete(corr), 90 * 1000);
+  st.client.publish(`${st.prefix}/_fleet/cmd/emergency_stop`, JSON.stringify({ id: `panel-${corr}` }), {
+    qos: 1,
+    properties: {
+      responseTopic: `${st.prefix}/responses/${responseOwner()}/panel-${st.sid}`,
+      correlationData: new TextEncoder().encode(corr),
+      contentType: 'application/json',
+    },
+  }, (e) => {
+    if (!e) return;
+    st.pending.delete(corr);
+    const why = REASON_WORDS[e.code] ? `${REASON_WORDS[e.code]} (0x${e.code.toString(16)})` : e.message;
+    say(li, `Stop all: refused by the broker: ${why}.`, 'bad');
+  });
   say(li, `Stop all: sent to ${ids.length} device(s)…`, '');
 }
 
