@@ -66,9 +66,9 @@ var flowDefs = []flowDef{
 			Title:       "Wait after reboot (seconds, unused)",
 			Description: "Accepted for compatibility with the upstream flow and not used: the agent waits for the servo to boot by itself. Seconds from 0 to 60."}}},
 	// Not upstream: hold the carousel for a flow's sequence of runs (lock.go).
-	{Flow: "lock", Deployment: "lock", Command: cmdLock, Newer: true, FillsLockID: true,
+	{Flow: "lock", Deployment: "lock", Command: contract.Lock, Newer: true, FillsLockID: true,
 		Note: "Run it with run_deployment inside your flow: the lock id is your flow run's id, so your later run_deployment calls pass the lock and everyone else's motion is refused (locked) until unlock or the timeout."},
-	{Flow: "unlock", Deployment: "unlock", Command: cmdUnlock, Newer: true, FillsLockID: true,
+	{Flow: "unlock", Deployment: "unlock", Command: contract.Unlock, Newer: true, FillsLockID: true,
 		Note: "Run it with run_deployment inside the flow that locked, or give the lock_id to release a lock from the UI."},
 }
 

@@ -17,14 +17,6 @@ import (
 // Python flow, lock_id is that parent flow run's id, so `lock`, the moves
 // and `unlock` of one parent flow share one lock id without the flow
 // naming it, and runs from anyone else are refused.
-//
-// The names are the contract's; they are spelt here until contract/ has
-// them (the agent side of the lock).
-const (
-	cmdLock     = "lock"
-	cmdUnlock   = "unlock"
-	lockIDField = "lock_id"
-)
 
 // lockID resolves the lock id this run's commands carry: the parent flow
 // run's id for a child run (its parent_task_run_id names a task run of the
@@ -36,7 +28,7 @@ func (r *run) lockID(ctx context.Context) string {
 	if r.lockResolved {
 		return r.lock
 	}
-	if r.fr.ParentTaskRunID == "" || !r.deps.devs.offers(r.dep.Device, cmdLock) {
+	if r.fr.ParentTaskRunID == "" || !r.deps.devs.offers(r.dep.Device, contract.Lock) {
 		return ""
 	}
 	var tr *prefect.TaskRun
@@ -63,15 +55,15 @@ func (r *run) lockID(ctx context.Context) string {
 // from the UI), else the parent flow run's; a top-level lock run without
 // lock_id fails with a message saying how to call it.
 func (r *run) addLockID(ctx context.Context, payload map[string]any) *prefect.StateCreate {
-	if _, given := payload[lockIDField]; given {
+	if _, given := payload[contract.LockIDField]; given {
 		return nil
 	}
 	if id := r.lockID(ctx); id != "" {
-		payload[lockIDField] = id
+		payload[contract.LockIDField] = id
 		r.rl.Infof("lock_id %s (the parent flow run): passes this flow's lock on %s", id, r.dep.Device)
 		return nil
 	}
-	if r.dep.Def.Command == cmdLock || r.dep.Def.Command == cmdUnlock {
+	if r.dep.Def.Command == contract.Lock || r.dep.Def.Command == contract.Unlock {
 		return ptr(prefect.Failed(string(contract.CodeInvalidArg) + ": " + r.dep.Def.Command + " needs a lock id: call it with run_deployment from inside a flow (the parent flow run's id becomes the lock id, and every later run_deployment of that flow passes the lock), or give lock_id"))
 	}
 	return nil

@@ -23,10 +23,10 @@ func lockAgentInfo(t *testing.T) []byte {
 		return &contract.Schema{Type: "object", Properties: props, Required: req}
 	}
 	specs = append(specs,
-		&contract.Spec{Name: cmdLock, Kind: contract.KindControl, Params: obj(map[string]*contract.Schema{
-			lockIDField: {Type: "string"}, "timeout_s": {Type: "integer"}}, lockIDField)},
-		&contract.Spec{Name: cmdUnlock, Kind: contract.KindControl, Params: obj(map[string]*contract.Schema{
-			lockIDField: {Type: "string"}}, lockIDField)})
+		&contract.Spec{Name: contract.Lock, Kind: contract.KindControl, Params: obj(map[string]*contract.Schema{
+			contract.LockIDField: {Type: "string"}, "timeout_s": {Type: "integer"}}, contract.LockIDField)},
+		&contract.Spec{Name: contract.Unlock, Kind: contract.KindControl, Params: obj(map[string]*contract.Schema{
+			contract.LockIDField: {Type: "string"}}, contract.LockIDField)})
 	b, err := json.Marshal(contract.Info{Device: "resort-1", Commands: specs})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func payloadOf(t *testing.T, r *run, params map[string]any) (map[string]any, *pr
 
 func TestChildRunCommandsCarryTheParentFlowRunAsLockID(t *testing.T) {
 	m, st := payloadOf(t, lockRun(t, "move-to-angle", "parent-task", true), map[string]any{"angle": 10.0})
-	if st != nil || m[lockIDField] != "parent-flow" {
+	if st != nil || m[contract.LockIDField] != "parent-flow" {
 		t.Fatalf("child run payload %v (%+v); want lock_id parent-flow", m, st)
 	}
 	if m["angle"] != 10.0 || m["id"] != "child-run" {
@@ -93,7 +93,7 @@ func TestTopLevelRunCommandsCarryNoLockID(t *testing.T) {
 	if st != nil {
 		t.Fatal(st.Message)
 	}
-	if _, has := m[lockIDField]; has {
+	if _, has := m[contract.LockIDField]; has {
 		t.Fatalf("top-level run payload %v carries lock_id", m)
 	}
 }
@@ -105,7 +105,7 @@ func TestChildRunToAgentWithoutLocksCarriesNoLockID(t *testing.T) {
 	if st != nil {
 		t.Fatal(st.Message)
 	}
-	if _, has := m[lockIDField]; has {
+	if _, has := m[contract.LockIDField]; has {
 		t.Fatalf("payload %v to an agent without lock carries lock_id", m)
 	}
 }
@@ -115,12 +115,12 @@ func TestLockRunNeedsAParentOrALockID(t *testing.T) {
 		st.Type != prefect.StateFailed || !strings.Contains(st.Message, "invalid_argument") || !strings.Contains(st.Message, "inside a flow") {
 		t.Fatalf("top-level lock without lock_id: %+v; want Failed saying how to call it", st)
 	}
-	m, st := payloadOf(t, lockRun(t, "unlock", "", true), map[string]any{lockIDField: "from-the-ui"})
-	if st != nil || m[lockIDField] != "from-the-ui" {
+	m, st := payloadOf(t, lockRun(t, "unlock", "", true), map[string]any{contract.LockIDField: "from-the-ui"})
+	if st != nil || m[contract.LockIDField] != "from-the-ui" {
 		t.Fatalf("unlock with a given lock_id: %v %+v", m, st)
 	}
 	m, st = payloadOf(t, lockRun(t, "lock", "parent-task", true), map[string]any{"timeout_s": 60})
-	if st != nil || m[lockIDField] != "parent-flow" || m["timeout_s"] != 60.0 {
+	if st != nil || m[contract.LockIDField] != "parent-flow" || m["timeout_s"] != 60.0 {
 		t.Fatalf("child lock run: %v %+v", m, st)
 	}
 }
@@ -133,16 +133,16 @@ func TestLockDeploymentSchemaMakesLockIDOptional(t *testing.T) {
 	}
 	def, _ := flowDefByName("lock")
 	for _, s := range info.Commands {
-		if s.Name != cmdLock {
+		if s.Name != contract.Lock {
 			continue
 		}
 		sch := buildSchema(def, s)
 		for _, r := range sch.Required {
-			if r == lockIDField {
+			if r == contract.LockIDField {
 				t.Fatalf("lock_id required in the Prefect schema: %v", sch.Required)
 			}
 		}
-		if _, ok := sch.Properties[lockIDField]; !ok {
+		if _, ok := sch.Properties[contract.LockIDField]; !ok {
 			t.Fatal("lock_id missing from the Prefect schema: a lock could not be released from the UI")
 		}
 		return

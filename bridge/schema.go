@@ -81,12 +81,12 @@ func buildSchema(def *flowDef, spec *contract.Spec) *prefectSchema {
 			out.Properties[name(k)] = c
 		}
 		for _, r := range spec.Params.Required {
-			if def.FillsLockID && r == lockIDField {
+			if def.FillsLockID && r == contract.LockIDField {
 				continue // the bridge fills it in (lock.go)
 			}
 			out.Required = append(out.Required, name(r))
 		}
-		if p, ok := out.Properties[lockIDField].(*contract.Schema); ok && def.FillsLockID {
+		if p, ok := out.Properties[contract.LockIDField].(*contract.Schema); ok && def.FillsLockID {
 			p.Title = "Lock id (optional)"
 			p.Description = "Leave empty when running this from inside a flow: the bridge uses the parent flow run's id. Give it only to release a lock from elsewhere."
 		}
