@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plate-resort/plate-resort/contract"
 )
 
 // run_deployment inside a flow makes the child run's parent_task_run_id a
@@ -54,7 +56,7 @@ print(json.dumps(parent()))
 func TestLockHeldByParentFlow(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	b, _ := r.startBridge(r.cfg)
-	if !b.devs.offers("resort-1", cmdLock) {
+	if !b.devs.offers("resort-1", contract.Lock) {
 		t.Skip("the agent's info catalogue has no `lock` command yet (agent side of issue 11); this test runs once it does")
 	}
 	r.waitDeployment("lock", "lock", 30*time.Second)
