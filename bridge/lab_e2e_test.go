@@ -53,7 +53,15 @@ func labBridgeSection(t *testing.T, central, password string) string {
 // mosquittoUsers writes a mosquitto password file (mosquitto_passwd -b).
 func mosquittoUsers(t *testing.T, users map[string]string) string {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "passwd")
+	// Not in t.TempDir: mosquitto started as root reads the file after
+	// dropping to its own user (mosquitto.conf(5), `user`), who cannot enter
+	// the test's 0700 temp dirs; /tmp is world-searchable.
+	dir, err := os.MkdirTemp("", "plate-resort-passwd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	file := filepath.Join(dir, "passwd")
 	first := true
 	for u, p := range users {
 		args := []string{"-b", file, u, p}
@@ -65,8 +73,7 @@ func mosquittoUsers(t *testing.T, users map[string]string) string {
 			t.Fatalf("%v: %s", err, out)
 		}
 	}
-	// mosquitto may read it after dropping root for its own user.
-	_ = os.Chmod(filepath.Dir(file), 0o755)
+	_ = os.Chmod(dir, 0o755)
 	_ = os.Chmod(file, 0o644)
 	return file
 }
@@ -84,7 +91,7 @@ func TestLabBrokerBridgedToCentral(t *testing.T) {
 	cp := fmt.Sprint(central.Port)
 	// notifications true: the lab broker announces the link, retained, on the central one.
 	st, err := testenv.Run(t, 30*time.Second, "mosquitto_sub", "-h", "127.0.0.1", "-p", cp, "-u", "bridge", "-P", pw["bridge"],
-		"-t", "$SYS/broker/connection/plate-resort-central/state", "-C", "1", "-W", "25")
+		"-t", "$SYS/broker/connection/plate-resort-lab-1/state", "-C", "1", "-W", "25")
 	if err != nil || strings.TrimSpace(st) != "1" {
 		t.Fatalf("bridge link state %q (%v)\nlab log:\n%s", st, err, lab.Log())
 	}
