@@ -102,12 +102,47 @@ func TestThreeBridgesTwentyDevicesEachRunOnce(t *testing.T) {
 	}
 
 	began := time.Now()
+	// The three start together: each upserts 20 devices' deployments
+	// (register.go), minutes when done one bridge after another.
 	bridges := make([]*Bridge, nBridges)
 	for i := range bridges {
 		cfg := r.cfg
 		cfg.WorkerName = fmt.Sprintf("%s-%d", r.cfg.WorkerName, i+1)
 		cfg.MQTT.ClientID = ""
-		bridges[i], _ = r.startBridge(cfg)
+		b, err := New(cfg, testLogger(t, cfg.WorkerName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bridges[i] = b
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("bridge %s: %v", cfg.WorkerName, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("bridge %s did not stop within 30 s", cfg.WorkerName)
+			}
+		})
+	}
+	regDeadline := time.Now().Add(5 * time.Minute)
+	for _, b := range bridges {
+		for {
+			b.mu.Lock()
+			n := len(b.deps)
+			b.mu.Unlock()
+			if n >= len(flowDefs)*nDev {
+				break
+			}
+			if time.Now().After(regDeadline) {
+				t.Fatalf("bridge %s registered %d of %d deployments within 5 min", b.cfg.WorkerName, n, len(flowDefs)*nDev)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	t.Logf("%d bridges registered %d devices in %s", nBridges, nDev, time.Since(began).Round(time.Millisecond))
 
