@@ -45,6 +45,7 @@ for v in "${versions[@]}"; do
 	log=.cache/prefect-matrix-$v.log
 	start=$(date +%s)
 	PLATE_RESORT_REQUIRE_E2E=1 PLATE_RESORT_TEST_PREFECT="$PWD/$dir/bin/prefect" CGO_ENABLED=0 \
+		PLATE_RESORT_TEST_PREFECT_START_TIMEOUT=${PLATE_RESORT_TEST_PREFECT_START_TIMEOUT:-5m} \
 		go test -p 1 -count=1 -timeout 45m ${GOTEST_RUN:+-run "$GOTEST_RUN"} -v ./bridge ./bridge/prefect >"$log" 2>&1
 	rc=$?
 	took=$(($(date +%s) - start))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
@@ -36,6 +37,18 @@ func database(opts Options) (string, error) {
 		return DBPostgres, nil
 	}
 	return "", fmt.Errorf("%s=%q: want %s or %s", EnvDatabase, db, DBSQLite, DBPostgres)
+}
+
+// EnvStartTimeout overrides the default wait for a server's first healthy
+// /api/health (a Go duration, e.g. 5m): on a loaded machine a first boot
+// with all migrations takes minutes (make test-prefect-matrix sets it).
+const EnvStartTimeout = "PLATE_RESORT_TEST_PREFECT_START_TIMEOUT"
+
+func envStartTimeout(def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(EnvStartTimeout)); err == nil && d > 0 {
+		return d
+	}
+	return def
 }
 
 // missing reports whether err means a part of the test server is not

@@ -162,7 +162,7 @@ func start(dir string, opts Options) (*Server, error) {
 
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
-		timeout = 120 * time.Second
+		timeout = envStartTimeout(120 * time.Second)
 	}
 	if err := s.waitHealthy(timeout); err != nil {
 		s.Stop()
