@@ -50,12 +50,13 @@ test: test-deps
 ## test-prefect-postgres: the bridge's core end-to-end tests and the three-bridges,
 ## twenty-carousels claim test against a Prefect server on PostgreSQL (a throwaway
 ## cluster per server, internal/testenv/postgres.go; Debian's postgresql package).
-PREFECT_PG_TESTS ?= ^(TestActivateHotelCompletesWithResult|TestCancelDuringMove|TestBridgeRestartMidMoveCompletes|TestTwoBridgesOnOnePoolExecuteEachRunOnce|TestRetriesGoThroughAwaitingRetry|TestThreeBridgesTwentyDevicesEachRunOnce)$$
+PREFECT_PG_TESTS ?= ^(TestActivateHotelCompletesWithResult|TestCancelDuringMove|TestTwoBridgesOnOnePoolExecuteEachRunOnce|TestRacingClaimsHaveOneWinner|TestThreeBridgesTwentyDevicesEachRunOnce)$$
 test-prefect-postgres:
 	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) PLATE_RESORT_TEST_PREFECT_DB=postgres \
 		$(GO) test -count=1 -timeout 20m -run '$(PREFECT_PG_TESTS)' ./bridge
 
-## test-fleet-long: the claim test with 600 runs (FLEET_RUNS) on PostgreSQL.
+## test-fleet-long: the claim test with 600 runs (FLEET_RUNS) on PostgreSQL
+## (PLATE_RESORT_TEST_PREFECT_DB=sqlite for SQLite).
 FLEET_RUNS ?= 600
 test-fleet-long:
 	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) PLATE_RESORT_TEST_PREFECT_DB=$${PLATE_RESORT_TEST_PREFECT_DB:-postgres} PLATE_RESORT_FLEET_RUNS=$(FLEET_RUNS) \

@@ -15,6 +15,7 @@ import (
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/bridge/prefect/prefecttest"
 	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
@@ -57,10 +58,18 @@ func (g *goalLog) count(dev string, pulses int32) int {
 // goal angle, must be executed exactly once each: one Goal Position write
 // of that angle at that device's servo, one Pending and one Running in
 // Prefect's history, every run Completed and none left non-final. It runs
-// on the package's Prefect server: SQLite by default, PostgreSQL with
-// PLATE_RESORT_TEST_PREFECT_DB=postgres (make test-prefect-postgres).
+// on the package's Prefect server: PostgreSQL with
+// PLATE_RESORT_TEST_PREFECT_DB=postgres (make test-prefect-postgres), SQLite
+// when PLATE_RESORT_FLEET_RUNS is set.
 func TestThreeBridgesTwentyDevicesEachRunOnce(t *testing.T) {
 	const nDev, nBridges = 20, 3
+	// Three bridges registering 20 devices' deployments cost minutes on a
+	// SQLite server (one writer at a time), too much for every `make test`
+	// under -race: CI runs it on PostgreSQL (make test-prefect-postgres);
+	// on SQLite it runs when PLATE_RESORT_FLEET_RUNS asks for it.
+	if db := os.Getenv(prefecttest.EnvDatabase); db != prefecttest.DBPostgres && db != "postgresql" && os.Getenv(EnvFleetRuns) == "" {
+		t.Skipf("on SQLite only with %s set (CI runs it on PostgreSQL: make test-prefect-postgres)", EnvFleetRuns)
+	}
 	nRuns := 60
 	if v := os.Getenv(EnvFleetRuns); v != "" {
 		n, err := strconv.Atoi(v)
