@@ -12,7 +12,8 @@ HA_VENV     ?= .cache/ha-venv
 PREFECT_BIN ?= $(or $(PLATE_RESORT_TEST_PREFECT),$(abspath $(PREFECT_VENV))/bin/prefect)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-deps fuzz bench bench-bridge bench-fleet soak soak-short cross dist vet fmt check clean panel-vendor
+.PHONY: all build run test test-deps fuzz bench bench-bridge bench-fleet soak soak-short cross dist vet fmt check clean panel-vendor \
+	test-prefect-postgres test-fleet-long test-prefect-matrix
 
 all: build
 
@@ -45,6 +46,26 @@ test: test-deps
 	PLATE_RESORT_TEST_PREFECT=$${PLATE_RESORT_TEST_PREFECT:-$(abspath $(PREFECT_VENV))/bin/prefect} \
 		PLATE_RESORT_TEST_HASS=$${PLATE_RESORT_TEST_HASS:-$(abspath $(HA_VENV))/bin/hass} \
 		CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+## test-prefect-postgres: the bridge's core end-to-end tests and the three-bridges,
+## twenty-carousels claim test against a Prefect server on PostgreSQL (a throwaway
+## cluster per server, internal/testenv/postgres.go; Debian's postgresql package).
+PREFECT_PG_TESTS ?= ^(TestActivateHotelCompletesWithResult|TestCancelDuringMove|TestBridgeRestartMidMoveCompletes|TestTwoBridgesOnOnePoolExecuteEachRunOnce|TestRetriesGoThroughAwaitingRetry|TestThreeBridgesTwentyDevicesEachRunOnce)$$
+test-prefect-postgres:
+	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) PLATE_RESORT_TEST_PREFECT_DB=postgres \
+		$(GO) test -count=1 -timeout 20m -run '$(PREFECT_PG_TESTS)' ./bridge
+
+## test-fleet-long: the claim test with 600 runs (FLEET_RUNS) on PostgreSQL.
+FLEET_RUNS ?= 600
+test-fleet-long:
+	PLATE_RESORT_TEST_PREFECT=$(PREFECT_BIN) PLATE_RESORT_TEST_PREFECT_DB=$${PLATE_RESORT_TEST_PREFECT_DB:-postgres} PLATE_RESORT_FLEET_RUNS=$(FLEET_RUNS) \
+		$(GO) test -count=1 -timeout 60m -v -run '^TestThreeBridgesTwentyDevicesEachRunOnce$$' ./bridge
+
+## test-prefect-matrix: the bridge's end-to-end tests against every Prefect server
+## pinned in .ci/prefect-matrix/ (the seed's 3.4.23, the CI pin 3.8.8, the newest
+## 3.9.1), each in its own venv under .cache (long: run it by hand, CI keeps the pin).
+test-prefect-matrix:
+	./.ci/prefect-matrix.sh
 
 ## fuzz: each fuzz target for a bounded number of inputs (about 5-10 s each).
 ## Counts, not -fuzztime durations: with a time limit the Go fuzz engine now

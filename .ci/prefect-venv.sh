@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Create (or reuse) a Python venv in DIR holding the pinned Prefect server used
 # by the bridge's e2e tests, then print the prefect executable path.
+# REQUIREMENTS (default .ci/requirements-prefect.txt) selects another pinned
+# set, e.g. one of .ci/prefect-matrix/ (make test-prefect-matrix).
 #
-#   .ci/prefect-venv.sh DIR
+#   .ci/prefect-venv.sh DIR [REQUIREMENTS]
 #   export PLATE_RESORT_TEST_PREFECT=DIR/bin/prefect
 #
 # Idempotent: a stamp file records the hash of requirements-prefect.txt; when it
@@ -10,13 +12,13 @@
 # interpreter (default python3; Prefect 3.4 needs 3.9-3.13).
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-	echo "usage: $0 DIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	echo "usage: $0 DIR [REQUIREMENTS]" >&2
 	exit 2
 fi
 dir=$1
 here=$(cd "$(dirname "$0")" && pwd)
-req="$here/requirements-prefect.txt"
+req=${2:-"$here/requirements-prefect.txt"}
 python=${PYTHON:-python3}
 stamp="$dir/.plate-resort-requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)

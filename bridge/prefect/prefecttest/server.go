@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 // Options tune a test server.
@@ -27,6 +29,9 @@ type Options struct {
 	// StartTimeout bounds waiting for /api/health; zero means 120 s (first boot
 	// runs all SQLite migrations, ~14 s on a 2-core box, more under -race load).
 	StartTimeout time.Duration
+	// Database is DBSQLite or DBPostgres; empty means $PLATE_RESORT_TEST_PREFECT_DB,
+	// else SQLite (database.go).
+	Database string
 }
 
 // Server is a running Prefect server.
@@ -34,6 +39,9 @@ type Server struct {
 	URL        string // http://127.0.0.1:<port>/api
 	AuthString string
 	Startup    time.Duration // process start to first healthy /api/health
+	Database   string        // DBSQLite or DBPostgres
+
+	pg *testenv.Postgres // the server's own PostgreSQL, when Database is DBPostgres
 
 	python  string
 	home    string
@@ -48,13 +56,13 @@ type Server struct {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s, err := start(t.TempDir(), opts)
-	if errors.Is(err, errNoPrefect) {
+	if missing(err) {
 		skipOrFatal(t, err)
 	}
 	if err != nil {
 		t.Fatalf("start prefect server: %v", err)
 	}
-	t.Logf("prefect server %s healthy after %s", s.URL, s.Startup.Round(time.Millisecond))
+	t.Logf("prefect server %s on %s healthy after %s", s.URL, s.Database, s.Startup.Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("prefect server log:\n%s", s.Log())
@@ -66,10 +74,10 @@ func Start(t testing.TB, opts Options) *Server {
 
 // serverEnv is the fixed test configuration (settings names: docs/prefect.md
 // §13; Prefect's src/prefect/settings/models/server/*.py).
-func serverEnv(home string, port int, opts Options) []string {
+func serverEnv(home string, port int, dbURL string, opts Options) []string {
 	env := []string{
 		"PREFECT_HOME=" + home,
-		"PREFECT_SERVER_DATABASE_CONNECTION_URL=sqlite+aiosqlite:///" + filepath.Join(home, "prefect.db"),
+		"PREFECT_SERVER_DATABASE_CONNECTION_URL=" + dbURL,
 		"PREFECT_SERVER_API_HOST=127.0.0.1",
 		"PREFECT_SERVER_API_PORT=" + strconv.Itoa(port),
 		"PREFECT_SERVER_ANALYTICS_ENABLED=false",
@@ -111,7 +119,21 @@ func start(dir string, opts Options) (*Server, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, err
 	}
+	db, err := database(opts)
+	if err != nil {
+		return nil, err
+	}
+	dbURL := "sqlite+aiosqlite:///" + filepath.Join(home, "prefect.db")
+	var pg *testenv.Postgres
+	if db == DBPostgres {
+		if pg, err = testenv.NewPostgres(); err != nil {
+			return nil, err
+		}
+		dbURL = pg.URL()
+	}
 	s := &Server{
+		Database:   db,
+		pg:         pg,
 		URL:        fmt.Sprintf("http://127.0.0.1:%d/api", port),
 		AuthString: opts.AuthString,
 		python:     python,
@@ -121,10 +143,11 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	logf, err := os.Create(s.logPath)
 	if err != nil {
+		s.stopDB()
 		return nil, err
 	}
 	s.cmd = exec.Command(prefect, "server", "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port))
-	s.cmd.Env = append(baseEnviron(), serverEnv(home, port, opts)...)
+	s.cmd.Env = append(baseEnviron(), serverEnv(home, port, dbURL, opts)...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	// Own process group: `prefect server start` spawns uvicorn and services;
 	// Stop signals the whole group so nothing outlives the test.
@@ -132,13 +155,14 @@ func start(dir string, opts Options) (*Server, error) {
 	began := time.Now()
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
+		s.stopDB()
 		return nil, fmt.Errorf("run %s: %w", prefect, err)
 	}
 	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
 
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
-		timeout = 120 * time.Second
+		timeout = envStartTimeout(120 * time.Second)
 	}
 	if err := s.waitHealthy(timeout); err != nil {
 		s.Stop()
@@ -186,6 +210,7 @@ func (s *Server) Stop() {
 		}
 		// Children that ignored SIGTERM while the leader exited.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		s.stopDB()
 	})
 }
 

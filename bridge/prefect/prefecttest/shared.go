@@ -1,7 +1,6 @@
 package prefecttest
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -49,10 +48,10 @@ func (sh *Shared) Get(t testing.TB) *Server {
 		}
 		sh.srv, sh.err = start(sh.dir, sh.opts)
 		if sh.err == nil {
-			t.Logf("shared prefect server %s healthy after %s", sh.srv.URL, sh.srv.Startup.Round(time.Millisecond))
+			t.Logf("shared prefect server %s on %s healthy after %s", sh.srv.URL, sh.srv.Database, sh.srv.Startup.Round(time.Millisecond))
 		}
 	})
-	if errors.Is(sh.err, errNoPrefect) {
+	if missing(sh.err) {
 		skipOrFatal(t, sh.err)
 	}
 	if sh.err != nil {
