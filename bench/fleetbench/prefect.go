@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +26,7 @@ type prefectOptions struct {
 	sizes       []int    // fleet sizes the bridge serves
 	floorRuns   int      // sequential floor runs
 	bridgeRuns  int      // sequential bridge runs per fleet size
-	burst       int      // runs created at once for runs/s (per device for the bridge, capped at maxBurst)
+	burst       int      // runs created at once for runs/s per device (the floor: as many as the largest fleet), capped at maxBurst
 	processRuns int      // sequential process-worker runs (0: skip the process worker)
 	procBurst   int      // process-worker runs created at once
 }
@@ -209,9 +210,9 @@ func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, er
 		lat = append(lat, fr.State.Timestamp.Sub(fr.Created))
 	}
 	r := prow{Worker: "floor", Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
-	// Runs/s: the same, po.burst runs by 8 clients at once (a worker
-	// pool's worth of concurrent state changes).
-	r.Burst = min(po.burst, maxBurst)
+	// Runs/s: the same, by 8 clients at once (a worker pool's worth of
+	// concurrent state changes), as many runs as the largest bridge burst.
+	r.Burst = min(po.burst*max(1, slices.Max(append([]int{1}, po.sizes...))), maxBurst)
 	ids := make([]string, r.Burst)
 	var mu sync.Mutex
 	var first error
@@ -262,14 +263,15 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		devs[i] = deviceID(i)
 	}
 	// A list of up to 64 devices is an allow-list; more is discovery
-	// (bridge/config_validate.go), with --devices= empty.
+	// (bridge/config_validate.go), with --devices= empty; the primary device
+	// is then resort-1 by default, as with the list.
 	list := strings.Join(devs, ",")
 	if n > 64 {
 		list = ""
 	}
 	worker := "fleetbench-bridge-" + strconv.Itoa(n)
 	cmd := newExecCmd(o.bin, []string{"bridge", "--work_pool", bridgePool, "--worker_name", worker,
-		"--mqtt.url", "mqtt://" + f.addr, "--prefix", prefix, "--devices=" + list, "--primary_device", devs[0],
+		"--mqtt.url", "mqtt://" + f.addr, "--prefix", prefix, "--devices=" + list,
 		"--log.level", "warn", "--log.format", "json"},
 		append(stack.BaseEnv(), "PREFECT_API_URL="+apiURL,
 			// The scheduled health deployment would add runs of its own.
