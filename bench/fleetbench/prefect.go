@@ -46,6 +46,44 @@ type prow struct {
 	BrokerKiB   int64         // peak during the burst (bridge rows)
 	BridgeKiB   int64
 	DeviceRTP50 time.Duration // the fleet's get_position p50 (bridge rows, when measured)
+	// Phases are the p50s of created -> Pending -> Running -> Completed of
+	// the sequential runs (floor and bridge rows): where the time goes.
+	Phases [3]time.Duration
+}
+
+// phases reads each run's state history (outside the timed part) and
+// returns the p50 of each step: created -> Pending, Pending -> Running,
+// Running -> Completed.
+func phases(ctx context.Context, pc *prefect.Client, ids []string) ([3]time.Duration, error) {
+	var steps [3][]time.Duration
+	for _, id := range ids {
+		fr, err := pc.ReadFlowRun(ctx, id)
+		if err != nil {
+			return [3]time.Duration{}, err
+		}
+		sts, err := pc.ReadFlowRunStates(ctx, id)
+		if err != nil {
+			return [3]time.Duration{}, err
+		}
+		at := map[prefect.StateType]time.Time{}
+		for _, st := range sts {
+			if _, ok := at[st.Type]; !ok {
+				at[st.Type] = st.Timestamp
+			}
+		}
+		pe, ru, co := at[prefect.StatePending], at[prefect.StateRunning], at[prefect.StateCompleted]
+		if pe.IsZero() || ru.IsZero() || co.IsZero() {
+			continue
+		}
+		steps[0] = append(steps[0], pe.Sub(fr.Created))
+		steps[1] = append(steps[1], ru.Sub(pe))
+		steps[2] = append(steps[2], co.Sub(ru))
+	}
+	var out [3]time.Duration
+	for i := range out {
+		out[i] = benchstat.Percentile(steps[i], 50)
+	}
+	return out, nil
 }
 
 const (
@@ -198,11 +236,13 @@ func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, er
 		return fr.ID, nil
 	}
 	lat := make([]time.Duration, 0, po.floorRuns)
+	var seqIDs []string
 	for range po.floorRuns {
 		id, err := one(ctx)
 		if err != nil {
 			return prow{}, err
 		}
+		seqIDs = append(seqIDs, id)
 		fr, err := pc.ReadFlowRun(ctx, id)
 		if err != nil {
 			return prow{}, err
@@ -210,6 +250,9 @@ func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, er
 		lat = append(lat, fr.State.Timestamp.Sub(fr.Created))
 	}
 	r := prow{Worker: "floor", Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
+		return r, err
+	}
 	// Runs/s: the same, by 8 clients at once (a worker pool's worth of
 	// concurrent state changes), as many runs as the largest bridge burst.
 	r.Burst = min(po.burst*max(1, slices.Max(append([]int{1}, po.sizes...))), maxBurst)
@@ -302,6 +345,7 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		return prow{}, err
 	}
 	lat := make([]time.Duration, 0, po.bridgeRuns)
+	var seqIDs []string
 	for k := range po.bridgeRuns {
 		fr, err := stack.CreateRun(ctx, pc, deps[k%n], map[string]any{}, "seq-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
 		if err != nil {
@@ -315,8 +359,12 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 			return prow{}, fmt.Errorf("get-position on %s ended %s: %s", devs[k%n], done.State.Type, done.State.Message)
 		}
 		lat = append(lat, done.State.Timestamp.Sub(done.Created))
+		seqIDs = append(seqIDs, fr.ID)
 	}
 	r := prow{Worker: "bridge", Devices: n, Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
+		return r, err
+	}
 	r.Burst = min(po.burst*n, maxBurst)
 	bd := make([]string, r.Burst)
 	for i := range bd {
@@ -440,8 +488,8 @@ func perSecond(runs []prefect.FlowRun) float64 {
 // get_position p50), and the process worker.
 func prefectTable(rows []prow) string {
 	var b strings.Builder
-	b.WriteString("| database | worker | devices | runs | created→Completed p50 | p99 | runs/s (burst) | goal: 1.5 × floor + get_position (p50) | broker RSS | bridge RSS |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| database | worker | devices | runs | created→Completed p50 | p99 | runs/s (burst) | goal: 1.5 × floor + get_position (p50) | broker RSS | bridge RSS | p50 →Pending / →Running / →Completed |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	floors := map[string]time.Duration{}
 	for _, r := range rows {
 		if r.Worker == "floor" {
@@ -462,8 +510,12 @@ func prefectTable(rows []prow) string {
 			}
 			brk, brg = mib(r.BrokerKiB), mib(r.BridgeKiB)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f ms | %.1f ms | %.2f (%d) | %s | %s | %s |\n",
-			r.DB, r.Worker, dev, r.Runs, ms(r.P50), ms(r.P99), r.RunsPerS, r.Burst, goal, brk, brg)
+		ph := ""
+		if r.Phases != ([3]time.Duration{}) {
+			ph = fmt.Sprintf("%.0f / %.0f / %.0f ms", ms(r.Phases[0]), ms(r.Phases[1]), ms(r.Phases[2]))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f ms | %.1f ms | %.2f (%d) | %s | %s | %s | %s |\n",
+			r.DB, r.Worker, dev, r.Runs, ms(r.P50), ms(r.P99), r.RunsPerS, r.Burst, goal, brk, brg, ph)
 	}
 	return b.String()
 }
