@@ -97,9 +97,11 @@ bench: build
 
 ## bench-fleet: one broker, N agent processes with their simulated servos, one MQTT 5 client:
 ## get_position round trips, replies/s, RSS and CPU at 1, 10, 50 and 100 devices (bench/fleetbench,
-## ~3 min; FLEETBENCH_FLAGS=-sizes 1,10 for a shorter run).
+## ~3 min; FLEETBENCH_FLAGS=-sizes 1,10 for a shorter run). When the Prefect venv exists, then the
+## Prefect figures on SQLite and PostgreSQL: floor, bridge, process worker (~12 min more;
+## FLEETBENCH_FLAGS=-prefect-db sqlite, -process-runs 0, -sizes none to skip the first part).
 bench-fleet: build
-	$(GO) run ./bench/fleetbench -bin $(BIN) $(FLEETBENCH_FLAGS)
+	$(GO) run ./bench/fleetbench -bin $(BIN) $$([ -x "$(PREFECT_BIN)" ] && echo -prefect $(PREFECT_BIN)) $(FLEETBENCH_FLAGS)
 
 ## bench-bridge: set_state round trips of the Prefect client, then the bridge vs a
 ## stock Prefect process worker on a real Prefect server (bench/bridgebench, ~10 min;

@@ -26,11 +26,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -231,84 +229,20 @@ func run(ctx context.Context, o options) (err error) {
 	return nil
 }
 
-// processFlow is the process worker's equivalent of get-position.
-const processFlow = `from prefect import flow
-
-@flow(name="bench-get-position")
-def get_position():
-    return 42.0
-`
-
-// processDeploy creates the process pool and deploys the flow from source,
-// as a lab user would.
-const processDeploy = `
-import sys
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
-from prefect import flow
-with get_client(sync_client=True) as c:
-    try:
-        c.create_work_pool(WorkPoolCreate(name=%q, type="process"))
-    except Exception:
-        pass
-f = flow.from_source(source=%q, entrypoint="flows.py:get_position")
-f.deploy(name="bench", work_pool_name=%q, print_next_steps=False)
-print("OK")
-`
-
 // processWorkerRuns times a stock `prefect worker start --type process`
-// running processFlow from its own pool; the worker stops afterwards.
+// running stack.ProcessFlow from its own pool; the worker stops afterwards.
 func processWorkerRuns(s *stack.Stack, ctx context.Context, prefectBin, python, apiURL string, pc *prefect.Client, n int) ([]time.Duration, error) {
-	dir := filepath.Join(s.Dir, "process-worker")
-	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "flows.py"), []byte(processFlow), 0o600); err != nil {
-		return nil, err
-	}
-	env := append(stack.BaseEnv(), "PREFECT_API_URL="+apiURL, "PREFECT_HOME="+filepath.Join(dir, "home"),
-		"PREFECT_SERVER_ANALYTICS_ENABLED=false", "DO_NOT_TRACK=1")
-	dctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	deploy := exec.CommandContext(dctx, python, "-c", fmt.Sprintf(processDeploy, procPool, dir, procPool))
-	deploy.Dir, deploy.Env = dir, env
-	if out, err := deploy.CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
-		return nil, fmt.Errorf("deploy the process flow: %v\n%s", err, out)
-	}
-	worker := exec.Command(prefectBin, "worker", "start", "--pool", procPool, "--type", "process")
-	worker.Dir, worker.Env = dir, env
-	c, err := s.Start("process-worker", worker)
+	c, err := s.StartProcessWorker(ctx, prefectBin, python, apiURL, procPool)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Remove(c)
-	return sequentialRuns(ctx, pc, "bench-get-position", "bench", n)
+	return sequentialRuns(ctx, pc, stack.ProcessFlowName, stack.ProcessDeployment, n)
 }
 
-// sequentialRuns creates n runs one after another, each after the previous
-// one finished, and returns Created -> Completed of each from Prefect's own
-// timestamps.
+// sequentialRuns is stack.SequentialRuns.
 func sequentialRuns(ctx context.Context, pc *prefect.Client, flow, name string, n int) ([]time.Duration, error) {
-	dep, err := stack.WaitDeployment(ctx, pc, flow, name, time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	lat := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		fr, err := createRun(ctx, pc, dep.ID, map[string]any{})
-		if err != nil {
-			return nil, err
-		}
-		done, err := stack.WaitFinal(ctx, pc, fr.ID, 2*time.Minute)
-		if err != nil {
-			return nil, err
-		}
-		if done.State.Type != prefect.StateCompleted {
-			return nil, fmt.Errorf("%s/%s run ended %s: %s", flow, name, done.State.Type, done.State.Message)
-		}
-		lat = append(lat, done.State.Timestamp.Sub(done.Created))
-	}
-	return lat, nil
+	return stack.SequentialRuns(ctx, pc, flow, name, n)
 }
 
 // createRun creates a run like run_deployment does, retrying a busy SQLite

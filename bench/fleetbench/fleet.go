@@ -23,6 +23,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -31,21 +32,65 @@ func main() {
 	requests := flag.Int("requests", 2000, "sequential get_position requests per fleet size (spread over the devices)")
 	load := flag.Duration("load", 0, "how long to load every device at once (0: 10s)")
 	baud := flag.Int("baud", 57600, "simulated baud rate (wire timing)")
+	var po prefectOptions
+	flag.StringVar(&po.bin, "prefect", "", "prefect executable in a venv: also measure the Prefect figures (floor, bridge, process worker); empty skips them")
+	prefectDB := flag.String("prefect-db", "both", "Prefect server database: sqlite, postgres or both")
+	prefectSizes := flag.String("prefect-sizes", "1,10", "fleet sizes the bridge serves, comma separated")
+	flag.IntVar(&po.floorRuns, "floor-runs", 100, "sequential floor runs (create, Pending, Running, Completed)")
+	flag.IntVar(&po.bridgeRuns, "bridge-runs", 50, "sequential get-position runs through the bridge per fleet size")
+	flag.IntVar(&po.burst, "burst", 20, "runs created at once for runs/s: the floor's count, and per device for the bridge (at most 200)")
+	flag.IntVar(&po.processRuns, "process-runs", 5, "sequential runs through a stock Prefect process worker (~10 s each; 0 skips it)")
+	flag.IntVar(&po.procBurst, "process-burst", 10, "process-worker runs created at once")
 	flag.Parse()
-	var ns []int
-	for _, f := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			fmt.Fprintf(os.Stderr, "fleetbench: bad size %q\n", f)
-			os.Exit(2)
-		}
-		ns = append(ns, n)
+	ns, err := parseSizes(*sizes)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fleetbench: %v\n", err)
+		os.Exit(2)
 	}
 	o := options{bin: *bin, sizes: ns, requests: *requests, load: *load, baud: *baud, progress: os.Stderr}
-	rows, err := run(context.Background(), o)
+	var rows []row
+	if len(ns) > 0 {
+		if rows, err = run(context.Background(), o); err != nil {
+			fmt.Fprintln(os.Stderr, "fleetbench:", err)
+			os.Exit(1)
+		}
+		fmt.Print(table(rows))
+	}
+	if po.bin == "" {
+		return
+	}
+	if po.dbs, err = parseDBs(*prefectDB); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		os.Exit(2)
+	}
+	if po.sizes, err = parseSizes(*prefectSizes); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		os.Exit(2)
+	}
+	rt := map[int]time.Duration{}
+	for _, r := range rows {
+		rt[r.N] = r.P50
+	}
+	prows, err := runPrefect(context.Background(), o, po, rt)
+	fmt.Println()
+	fmt.Print(prefectTable(prows))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fleetbench:", err)
 		os.Exit(1)
 	}
-	fmt.Print(table(rows))
+}
+
+func parseSizes(s string) ([]int, error) {
+	var ns []int
+	if strings.TrimSpace(s) == "" || s == "none" {
+		return nil, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad size %q", f)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }

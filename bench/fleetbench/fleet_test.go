@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plate-resort/plate-resort/bench/internal/stack"
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
@@ -51,6 +52,55 @@ func TestFleetbench(t *testing.T) {
 		}
 	}
 	tab := table(rows)
+	if got := strings.Count(tab, "\n"); got != 2+len(rows) {
+		t.Errorf("table has %d lines:\n%s", got, tab)
+	}
+	t.Logf("\n%s", tab)
+}
+
+// TestFleetbenchPrefect runs the Prefect part small, on SQLite only: the
+// floor, the bridge serving 1 and 3 devices, no process worker (it polls
+// every 10 s, so each of its runs takes 10 s or more; make bench-fleet
+// measures it). Every run must reach Completed (the run functions fail
+// otherwise) and every figure must be measured. Skipped under -short (a
+// Prefect server's first boot alone takes 25 s to minutes on a loaded
+// 2-core machine) and without a prefect executable
+// ($PLATE_RESORT_TEST_PREFECT).
+func TestFleetbenchPrefect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the Prefect part boots a Prefect server (make bench-fleet runs it)")
+	}
+	if _, err := os.Stat("/dev/ptmx"); err != nil {
+		t.Skip("no /dev/ptmx for the simulated servos")
+	}
+	prefectBin := os.Getenv(stack.EnvPrefect)
+	if prefectBin == "" {
+		if testenv.RequireE2E() {
+			t.Fatalf("PLATE_RESORT_REQUIRE_E2E=1 but $%s is not set", stack.EnvPrefect)
+		}
+		t.Skipf("$%s not set: no Prefect server to measure", stack.EnvPrefect)
+	}
+	bin := testenv.PlateResort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	o := options{bin: bin, baud: 57600}
+	po := prefectOptions{bin: prefectBin, dbs: []string{"sqlite"}, sizes: []int{1, 3}, floorRuns: 10, bridgeRuns: 6, burst: 4}
+	rows, err := runPrefect(ctx, o, po, map[int]time.Duration{1: 6 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0].Worker != "floor" || rows[1].Devices != 1 || rows[2].Devices != 3 {
+		t.Fatalf("rows: %+v", rows)
+	}
+	for _, r := range rows {
+		if r.Runs == 0 || r.P50 <= 0 || r.P99 < r.P50 || r.RunsPerS <= 0 || r.Burst == 0 {
+			t.Errorf("%s %s: a figure was not measured: %+v", r.DB, r.Worker, r)
+		}
+		if r.Worker == "bridge" && (r.BridgeKiB <= 0 || r.BrokerKiB <= 0) {
+			t.Errorf("bridge, %d devices: no RSS: %+v", r.Devices, r)
+		}
+	}
+	tab := prefectTable(rows)
 	if got := strings.Count(tab, "\n"); got != 2+len(rows) {
 		t.Errorf("table has %d lines:\n%s", got, tab)
 	}

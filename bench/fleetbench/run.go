@@ -79,59 +79,78 @@ func run(ctx context.Context, o options) ([]row, error) {
 
 func deviceID(i int) string { return "resort-" + strconv.Itoa(i+1) }
 
-func runSize(ctx context.Context, o options, n int) (row, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "fleetbench-")
-	if err != nil {
-		return row{}, err
+// fleet is one broker, n agent processes and their simulated servos, and
+// the MQTT 5 client, all up and answering get_position.
+type fleet struct {
+	n      int
+	dir    string
+	addr   string
+	st     *stack.Stack
+	broker *stack.Child
+	agents []*stack.Child
+	c      *client
+	stop   []func()
+}
+
+func (f *fleet) close() {
+	for i := len(f.stop) - 1; i >= 0; i-- {
+		f.stop[i]()
 	}
-	defer os.RemoveAll(dir)
-	st := stack.New(dir, "fleetbench")
-	defer st.StopAll()
-	progress := func(format string, a ...any) {
-		if o.progress != nil {
-			fmt.Fprintf(o.progress, "fleetbench: %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+}
+
+func (o options) logf(format string, a ...any) {
+	if o.progress != nil {
+		fmt.Fprintf(o.progress, "fleetbench: %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+	}
+}
+
+// startFleet starts a fleet of n devices; ctx bounds the simulators' life.
+func startFleet(ctx context.Context, o options, n int) (f *fleet, err error) {
+	f = &fleet{n: n}
+	defer func() {
+		if err != nil {
+			f.close()
 		}
+	}()
+	if f.dir, err = os.MkdirTemp("", "fleetbench-"); err != nil {
+		return f, err
 	}
-	addr, err := stack.FreeAddr()
-	if err != nil {
-		return row{}, err
+	f.stop = append(f.stop, func() { _ = os.RemoveAll(f.dir) })
+	f.st = stack.New(f.dir, "fleetbench")
+	f.stop = append(f.stop, f.st.StopAll)
+	if f.addr, err = stack.FreeAddr(); err != nil {
+		return f, err
 	}
 	// The broker's default max_connections and rate limits suit a lab; a
 	// hundred agents plus the client fit.
-	brk, err := st.StartBroker(ctx, o.bin, addr)
-	if err != nil {
-		return row{}, err
+	if f.broker, err = f.st.StartBroker(ctx, o.bin, f.addr); err != nil {
+		return f, err
 	}
-	c, err := newClient(ctx, addr, n)
-	if err != nil {
-		return row{}, err
+	if f.c, err = newClient(ctx, f.addr, n); err != nil {
+		return f, err
 	}
-	defer c.close()
-
-	agents := make([]*stack.Child, n)
+	f.stop = append(f.stop, f.c.close)
+	c := f.c
+	f.agents = make([]*stack.Child, n)
 	for i := range n {
 		id := deviceID(i)
 		servo := sim.New(sim.Config{Baud: o.baud, Seed: int64(i + 1)})
-		link := filepath.Join(dir, id)
+		link := filepath.Join(f.dir, id)
 		p, err := sim.ListenPTY(ctx, servo, link)
 		if err != nil {
-			return row{}, err
+			return f, err
 		}
-		defer p.Close()
-		cmd := agentCmd(o.bin, id, addr, link, dir)
-		a, err := st.Start("agent-"+id, cmd)
-		if err != nil {
-			return row{}, err
+		f.stop = append(f.stop, func() { p.Close() })
+		cmd := agentCmd(o.bin, id, f.addr, link, f.dir)
+		if f.agents[i], err = f.st.Start("agent-"+id, cmd); err != nil {
+			return f, err
 		}
-		agents[i] = a
 	}
-	progress("%d devices: waiting for them to come online", n)
+	o.logf("%d devices: waiting for them to come online", n)
 	for i := range n {
 		if err := c.waitOnline(ctx, deviceID(i), 60*time.Second); err != nil {
-			st.DumpLogs(os.Stderr, 2000)
-			return row{}, err
+			f.st.DumpLogs(os.Stderr, 2000)
+			return f, err
 		}
 	}
 	// Warm up every device: online comes before connect_on_start has
@@ -146,14 +165,27 @@ func runSize(ctx context.Context, o options, n int) (row, error) {
 				ok++
 			case strings.Contains(err.Error(), string(contract.CodeNotConnected)) && time.Now().Before(deadline):
 				if err := stack.Sleep(ctx, 200*time.Millisecond); err != nil {
-					return row{}, err
+					return f, err
 				}
 			default:
-				return row{}, err
+				return f, err
 			}
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
+	return f, nil
+}
+
+func runSize(ctx context.Context, o options, n int) (row, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f, err := startFleet(ctx, o, n)
+	if err != nil {
+		return row{}, err
+	}
+	defer f.close()
+	c, agents, brk := f.c, f.agents, f.broker
+	progress := o.logf
 
 	// 1. Sequential: the devices in turn, one request outstanding.
 	cpu0 := cpuOf(agents)

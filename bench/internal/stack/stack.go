@@ -235,11 +235,23 @@ func PrefectEnv(home string, port int) []string {
 // home (and SQLite database) in home, and waits until /api/health answers
 // true. Started again with the same home and port it keeps its data.
 func (s *Stack) StartPrefect(ctx context.Context, prefectBin, home string, port int, timeout time.Duration) (*Child, string, error) {
+	return s.StartPrefectDB(ctx, prefectBin, home, port, "", timeout)
+}
+
+// StartPrefectDB is StartPrefect on the database at dbURL (a SQLAlchemy
+// URL, e.g. postgresql+asyncpg://... from testenv.NewPostgres; "" is
+// SQLite in home), set as PREFECT_SERVER_DATABASE_CONNECTION_URL
+// (https://docs.prefect.io/v3/manage/server/index#database-settings).
+func (s *Stack) StartPrefectDB(ctx context.Context, prefectBin, home string, port int, dbURL string, timeout time.Duration) (*Child, string, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, "", err
 	}
 	cmd := exec.Command(prefectBin, "server", "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port))
 	cmd.Env = PrefectEnv(home, port)
+	if dbURL != "" {
+		// exec.Cmd uses the last value of a duplicated key.
+		cmd.Env = append(cmd.Env, "PREFECT_SERVER_DATABASE_CONNECTION_URL="+dbURL)
+	}
 	c, err := s.Start("prefect-server", cmd)
 	if err != nil {
 		return nil, "", err

@@ -1,0 +1,562 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/plate-resort/plate-resort/bench/internal/stack"
+	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/internal/benchstat"
+	"github.com/plate-resort/plate-resort/internal/testenv"
+)
+
+// prefectOptions configure the Prefect part: the same runs on each
+// database, through three workers on one server.
+type prefectOptions struct {
+	bin         string   // prefect executable in a venv ("" skips the Prefect part)
+	dbs         []string // "sqlite", "postgres"
+	sizes       []int    // fleet sizes the bridge serves
+	floorRuns   int      // sequential floor runs
+	bridgeRuns  int      // sequential bridge runs per fleet size
+	burst       int      // runs created at once for runs/s per device (the floor: as many as the largest fleet), capped at maxBurst
+	processRuns int      // sequential process-worker runs (0: skip the process worker)
+	procBurst   int      // process-worker runs created at once
+}
+
+// maxBurst keeps a burst within one page of /flow_runs/filter
+// (PREFECT_API_DEFAULT_LIMIT, 200).
+const maxBurst = 200
+
+// prow is one worker's figures on one database.
+type prow struct {
+	DB, Worker  string
+	Devices     int
+	Runs        int           // sequential runs measured
+	P50, P99    time.Duration // created -> Completed, Prefect timestamps
+	Burst       int           // runs created at once
+	RunsPerS    float64       // Burst / (last Completed - first created)
+	BrokerKiB   int64         // peak during the burst (bridge rows)
+	BridgeKiB   int64
+	DeviceRTP50 time.Duration // the fleet's get_position p50 (bridge rows, when measured)
+	// Phases are the p50s of created -> Pending -> Running -> Completed of
+	// the sequential runs (floor and bridge rows): where the time goes.
+	Phases [3]time.Duration
+	// NotCompleted counts burst runs that ended in another final state
+	// (process worker rows: a stock worker that hits a busy SQLite server
+	// reports its run Crashed; that is its figure, not the bench's error).
+	NotCompleted int
+}
+
+// phases reads each run's state history (outside the timed part) and
+// returns the p50 of each step: created -> Pending, Pending -> Running,
+// Running -> Completed.
+func phases(ctx context.Context, pc *prefect.Client, ids []string) ([3]time.Duration, error) {
+	var steps [3][]time.Duration
+	for _, id := range ids {
+		fr, err := pc.ReadFlowRun(ctx, id)
+		if err != nil {
+			return [3]time.Duration{}, err
+		}
+		sts, err := pc.ReadFlowRunStates(ctx, id)
+		if err != nil {
+			return [3]time.Duration{}, err
+		}
+		at := map[prefect.StateType]time.Time{}
+		for _, st := range sts {
+			if _, ok := at[st.Type]; !ok {
+				at[st.Type] = st.Timestamp
+			}
+		}
+		pe, ru, co := at[prefect.StatePending], at[prefect.StateRunning], at[prefect.StateCompleted]
+		if pe.IsZero() || ru.IsZero() || co.IsZero() {
+			continue
+		}
+		steps[0] = append(steps[0], pe.Sub(fr.Created))
+		steps[1] = append(steps[1], ru.Sub(pe))
+		steps[2] = append(steps[2], co.Sub(ru))
+	}
+	var out [3]time.Duration
+	for i := range out {
+		out[i] = benchstat.Percentile(steps[i], 50)
+	}
+	return out, nil
+}
+
+const (
+	floorPool  = "fleetbench-floor" // no worker serves it: the floor drives its runs itself
+	floorFlow  = "fleetbench-floor"
+	bridgePool = "fleetbench-bridge"
+	procPool   = "fleetbench-process"
+)
+
+// runPrefect measures, on each database, the floor, the bridge serving
+// each fleet size, and a stock process worker; rt maps a fleet size to
+// its get_position p50 from the first part (may be empty).
+func runPrefect(ctx context.Context, o options, po prefectOptions, rt map[int]time.Duration) ([]prow, error) {
+	prefectBin, python, err := stack.FindPrefect(po.bin)
+	if err != nil {
+		return nil, err
+	}
+	// A failure on one database still lets the other be measured.
+	var rows []prow
+	var errs []error
+	for _, db := range po.dbs {
+		r, err := runPrefectDB(ctx, o, po, prefectBin, python, db, rt)
+		rows = append(rows, r...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", db, err))
+		}
+	}
+	return rows, errors.Join(errs...)
+}
+
+func runPrefectDB(ctx context.Context, o options, po prefectOptions, prefectBin, python, db string, rt map[int]time.Duration) (rows []prow, err error) {
+	dir, err := os.MkdirTemp("", "fleetbench-prefect-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	st := stack.New(dir, "fleetbench")
+	defer func() {
+		if err != nil {
+			st.DumpLogs(os.Stderr, 4<<10)
+		}
+		st.StopAll()
+	}()
+	dbURL := ""
+	if db == "postgres" {
+		pg, err := testenv.NewPostgres()
+		if err != nil {
+			return nil, err
+		}
+		defer pg.Stop()
+		dbURL = pg.URL()
+	}
+	port, err := stack.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	// A first boot runs every migration: minutes on a loaded 2-core machine.
+	_, apiURL, err := st.StartPrefectDB(ctx, prefectBin, filepath.Join(dir, "prefect-home"), port, dbURL, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	o.logf("prefect on %s: %s healthy after %s", db, apiURL, time.Since(began).Round(time.Millisecond))
+	pc, err := prefect.New(prefect.Config{APIURL: apiURL})
+	if err != nil {
+		return nil, err
+	}
+
+	// 1. The floor.
+	r, err := floor(ctx, pc, po)
+	if err != nil {
+		return rows, fmt.Errorf("floor: %w", err)
+	}
+	r.DB = db
+	rows = append(rows, r)
+	o.logf("%s floor: p50 %.1f ms p99 %.1f ms, %.1f runs/s", db, ms(r.P50), ms(r.P99), r.RunsPerS)
+
+	// 2. The bridge, one fleet per size.
+	for _, n := range po.sizes {
+		r, err := bridgeRuns(ctx, o, po, pc, apiURL, n)
+		if err != nil {
+			return rows, fmt.Errorf("bridge, %d devices: %w", n, err)
+		}
+		r.DB, r.DeviceRTP50 = db, rt[n]
+		rows = append(rows, r)
+		o.logf("%s bridge, %d devices: p50 %.1f ms p99 %.1f ms, %.1f runs/s", db, n, ms(r.P50), ms(r.P99), r.RunsPerS)
+	}
+
+	// 3. A stock process worker on its own pool of the same server.
+	if po.processRuns > 0 {
+		o.logf("%s process worker: %d sequential runs (about 10 s each: it polls every 10 s), then %d at once", db, po.processRuns, po.procBurst)
+		w, err := st.StartProcessWorker(ctx, prefectBin, python, apiURL, procPool)
+		if err != nil {
+			return rows, err
+		}
+		lat, err := stack.SequentialRuns(ctx, pc, stack.ProcessFlowName, stack.ProcessDeployment, po.processRuns)
+		if err != nil {
+			return rows, fmt.Errorf("process worker: %w", err)
+		}
+		r := prow{DB: db, Worker: "process worker", Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+		dep, err := pc.ReadDeploymentByName(ctx, stack.ProcessFlowName, stack.ProcessDeployment)
+		if err != nil {
+			return rows, err
+		}
+		deps := make([]string, po.procBurst)
+		for i := range deps {
+			deps[i] = dep.ID
+		}
+		if r.RunsPerS, r.NotCompleted, err = burstN(ctx, pc, deps, 10*time.Minute, nil, true); err != nil {
+			return rows, fmt.Errorf("process worker: %w", err)
+		}
+		r.Burst = po.procBurst
+		st.Remove(w)
+		rows = append(rows, r)
+		o.logf("%s process worker: p50 %.1f ms p99 %.1f ms, %.2f runs/s", db, ms(r.P50), ms(r.P99), r.RunsPerS)
+	}
+	return rows, nil
+}
+
+// floor is what Prefect itself needs for one run: create a flow run of a
+// deployment in a pool no worker serves, then Pending -> Running ->
+// Completed through POST /flow_runs/{id}/set_state, nothing else (no
+// claim poll, no logs, no result, no artifact): the state changes every
+// worker makes (src/prefect/workers/base.py proposes Pending, the flow
+// engine Running and Completed; docs/prefect.md §4).
+func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, error) {
+	if _, err := pc.EnsureWorkPool(ctx, floorPool, "fleetbench", "fleetbench floor: no worker"); err != nil {
+		return prow{}, err
+	}
+	fl, err := pc.UpsertFlow(ctx, floorFlow, nil)
+	if err != nil {
+		return prow{}, err
+	}
+	dep, err := pc.UpsertDeployment(ctx, prefect.DeploymentSpec{Name: "floor", FlowID: fl.ID, WorkPoolName: floorPool})
+	if err != nil {
+		return prow{}, err
+	}
+	one := func(ctx context.Context) (string, error) {
+		fr, err := stack.CreateRun(ctx, pc, dep.ID, map[string]any{}, "floor-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
+		if err != nil {
+			return "", err
+		}
+		for _, t := range []prefect.StateType{prefect.StatePending, prefect.StateRunning, prefect.StateCompleted} {
+			res, err := pc.SetFlowRunState(ctx, fr.ID, prefect.StateCreate{Type: t}, false)
+			if err != nil {
+				return "", err
+			}
+			if res.Status != prefect.Accept {
+				return "", fmt.Errorf("run %s: %s not accepted: %s", fr.ID, t, res.Status)
+			}
+		}
+		return fr.ID, nil
+	}
+	lat := make([]time.Duration, 0, po.floorRuns)
+	var seqIDs []string
+	for range po.floorRuns {
+		id, err := one(ctx)
+		if err != nil {
+			return prow{}, err
+		}
+		seqIDs = append(seqIDs, id)
+		fr, err := pc.ReadFlowRun(ctx, id)
+		if err != nil {
+			return prow{}, err
+		}
+		lat = append(lat, fr.State.Timestamp.Sub(fr.Created))
+	}
+	r := prow{Worker: "floor", Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
+		return r, err
+	}
+	// Runs/s: the same, by 8 clients at once (a worker pool's worth of
+	// concurrent state changes), as many runs as the largest bridge burst.
+	r.Burst = min(po.burst*max(1, slices.Max(append([]int{1}, po.sizes...))), maxBurst)
+	ids := make([]string, r.Burst)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	next := make(chan int, r.Burst)
+	for i := range r.Burst {
+		next <- i
+	}
+	close(next)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				id, err := one(ctx)
+				mu.Lock()
+				ids[i] = id
+				if err != nil && first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return r, first
+	}
+	runs, err := waitCompleted(ctx, pc, ids, time.Minute)
+	if err != nil {
+		return r, err
+	}
+	r.RunsPerS = perSecond(runs)
+	return r, nil
+}
+
+// bridgeRuns starts a fleet of n devices and one `plate-resort bridge`
+// serving all of them, then times sequential get-position runs over the
+// devices in turn and a burst spread over all of them.
+func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.Client, apiURL string, n int) (prow, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f, err := startFleet(ctx, o, n)
+	if err != nil {
+		return prow{}, err
+	}
+	defer f.close()
+	devs := make([]string, n)
+	for i := range devs {
+		devs[i] = deviceID(i)
+	}
+	// A list of up to 64 devices is an allow-list; more is discovery
+	// (bridge/config_validate.go), with --devices= empty; the primary device
+	// is then resort-1 by default, as with the list.
+	list := strings.Join(devs, ",")
+	if n > 64 {
+		list = ""
+	}
+	worker := "fleetbench-bridge-" + strconv.Itoa(n)
+	cmd := newExecCmd(o.bin, []string{"bridge", "--work_pool", bridgePool, "--worker_name", worker,
+		"--mqtt.url", "mqtt://" + f.addr, "--prefix", prefix, "--devices=" + list,
+		"--log.level", "warn", "--log.format", "json"},
+		append(stack.BaseEnv(), "PREFECT_API_URL="+apiURL,
+			// The scheduled health deployment would add runs of its own.
+			"PLATE_RESORT_DEPLOYMENTS__GET-MOTOR-HEALTH__PAUSED=true"))
+	br, err := f.st.Start("bridge", cmd)
+	if err != nil {
+		return prow{}, err
+	}
+	defer f.st.Remove(br)
+	// The first device keeps the upstream name get-position/get-position,
+	// the others get-position/<device> (README, Prefect).
+	deps := make([]string, n)
+	for i, d := range devs {
+		name := d
+		if i == 0 {
+			name = "get-position"
+		}
+		dep, err := stack.WaitDeployment(ctx, pc, "get-position", name, 2*time.Minute)
+		if err != nil {
+			f.st.DumpLogs(os.Stderr, 4<<10)
+			return prow{}, err
+		}
+		deps[i] = dep.ID
+	}
+	o.logf("bridge serving %d devices (pid %d)", n, br.Pid())
+	// Time to settle: the first registration pass, the events websocket.
+	if err := stack.Sleep(ctx, 2*time.Second); err != nil {
+		return prow{}, err
+	}
+	lat := make([]time.Duration, 0, po.bridgeRuns)
+	var seqIDs []string
+	for k := range po.bridgeRuns {
+		fr, err := stack.CreateRun(ctx, pc, deps[k%n], map[string]any{}, "seq-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
+		if err != nil {
+			return prow{}, err
+		}
+		done, err := stack.WaitFinal(ctx, pc, fr.ID, 2*time.Minute)
+		if err != nil {
+			return prow{}, err
+		}
+		if done.State.Type != prefect.StateCompleted {
+			return prow{}, fmt.Errorf("get-position on %s ended %s: %s", devs[k%n], done.State.Type, done.State.Message)
+		}
+		lat = append(lat, done.State.Timestamp.Sub(done.Created))
+		seqIDs = append(seqIDs, fr.ID)
+	}
+	r := prow{Worker: "bridge", Devices: n, Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
+		return r, err
+	}
+	r.Burst = min(po.burst*n, maxBurst)
+	bd := make([]string, r.Burst)
+	for i := range bd {
+		bd[i] = deps[i%n]
+	}
+	sample := func() {
+		if v, err := benchstat.RSSKiB(br.Pid()); err == nil {
+			r.BridgeKiB = max(r.BridgeKiB, v)
+		}
+		if v, err := benchstat.RSSKiB(f.broker.Pid()); err == nil {
+			r.BrokerKiB = max(r.BrokerKiB, v)
+		}
+	}
+	if r.RunsPerS, err = burst(ctx, pc, bd, 5*time.Minute, sample); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// burst creates one run of each deployment in deps at once (8 clients, as
+// many run_deployment callers would) and waits for all to be Completed;
+// sample is called while waiting. It returns completions per second from
+// Prefect's timestamps.
+func burst(ctx context.Context, pc *prefect.Client, deps []string, timeout time.Duration, sample func()) (float64, error) {
+	r, _, err := burstN(ctx, pc, deps, timeout, sample, false)
+	return r, err
+}
+
+// burstN is burst; with tolerate, runs that end in a final state other
+// than Completed are counted (and left out of runs/s), not an error.
+func burstN(ctx context.Context, pc *prefect.Client, deps []string, timeout time.Duration, sample func(), tolerate bool) (float64, int, error) {
+	ids := make([]string, len(deps))
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	next := make(chan int, len(deps))
+	for i := range deps {
+		next <- i
+	}
+	close(next)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				fr, err := stack.CreateRun(ctx, pc, deps[i], map[string]any{}, "burst-"+strconv.FormatInt(time.Now().UnixNano(), 10)+"-"+strconv.Itoa(i), 10)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				} else if err == nil {
+					ids[i] = fr.ID
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, 0, first
+	}
+	if sample == nil {
+		sample = func() {}
+	}
+	runs, err := waitFinal(ctx, pc, ids, timeout, sample, tolerate)
+	if err != nil {
+		return 0, 0, err
+	}
+	var ok []prefect.FlowRun
+	for _, fr := range runs {
+		if fr.State.Type == prefect.StateCompleted {
+			ok = append(ok, fr)
+		}
+	}
+	return perSecond(ok), len(runs) - len(ok), nil
+}
+
+func waitCompleted(ctx context.Context, pc *prefect.Client, ids []string, timeout time.Duration) ([]prefect.FlowRun, error) {
+	return waitFinal(ctx, pc, ids, timeout, func() {}, false)
+}
+
+// waitFinal polls until every run in ids is final; unless tolerate, any
+// run not Completed is an error.
+func waitFinal(ctx context.Context, pc *prefect.Client, ids []string, timeout time.Duration, sample func(), tolerate bool) ([]prefect.FlowRun, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		sample()
+		runs, err := pc.FilterFlowRuns(ctx, prefect.FlowRunFilter{IDs: ids, Limit: maxBurst})
+		if err == nil {
+			final := 0
+			for _, fr := range runs {
+				if fr.State != nil && fr.State.Type.IsFinal() {
+					if fr.State.Type != prefect.StateCompleted && !tolerate {
+						return nil, fmt.Errorf("run %s ended %s: %s", fr.ID, fr.State.Type, fr.State.Message)
+					}
+					final++
+				}
+			}
+			if final == len(ids) {
+				return runs, nil
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("%d of %d runs Completed after %s", final, len(ids), timeout)
+			}
+		} else if time.Now().After(deadline) {
+			return nil, err
+		}
+		if err := stack.Sleep(ctx, 250*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// perSecond is completions per second over the burst: the number of runs
+// over the span from the first run's created to the last Completed state.
+func perSecond(runs []prefect.FlowRun) float64 {
+	if len(runs) == 0 {
+		return 0
+	}
+	start, end := runs[0].Created, runs[0].State.Timestamp
+	for _, fr := range runs {
+		if fr.Created.Before(start) {
+			start = fr.Created
+		}
+		if fr.State.Timestamp.After(end) {
+			end = fr.State.Timestamp
+		}
+	}
+	if d := end.Sub(start); d > 0 {
+		return float64(len(runs)) / d.Seconds()
+	}
+	return 0
+}
+
+// prefectTable renders rows as markdown: per database the floor, the
+// bridge per fleet size beside its goal (1.5 x floor p50 + the fleet's
+// get_position p50), and the process worker.
+func prefectTable(rows []prow) string {
+	var b strings.Builder
+	b.WriteString("| database | worker | devices | runs | created→Completed p50 | p99 | runs/s (burst) | goal: 1.5 × floor + get_position (p50) | broker RSS | bridge RSS | p50 →Pending / →Running / →Completed |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	floors := map[string]time.Duration{}
+	for _, r := range rows {
+		if r.Worker == "floor" {
+			floors[r.DB] = r.P50
+		}
+	}
+	for _, r := range rows {
+		dev, goal, brk, brg := "—", "", "", ""
+		if r.Devices > 0 {
+			dev = strconv.Itoa(r.Devices)
+		}
+		if r.Worker == "bridge" {
+			if f, ok := floors[r.DB]; ok && r.DeviceRTP50 > 0 {
+				g := f*3/2 + r.DeviceRTP50
+				goal = fmt.Sprintf("%.1f ms (%.2f× of it)", ms(g), float64(r.P50)/float64(g))
+			} else if ok {
+				goal = fmt.Sprintf("%.1f ms + get_position", ms(f*3/2))
+			}
+			brk, brg = mib(r.BrokerKiB), mib(r.BridgeKiB)
+		}
+		ph := ""
+		if r.Phases != ([3]time.Duration{}) {
+			ph = fmt.Sprintf("%.0f / %.0f / %.0f ms", ms(r.Phases[0]), ms(r.Phases[1]), ms(r.Phases[2]))
+		}
+		bu := strconv.Itoa(r.Burst)
+		if r.NotCompleted > 0 {
+			bu += fmt.Sprintf(", %d not Completed", r.NotCompleted)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f ms | %.1f ms | %.2f (%s) | %s | %s | %s | %s |\n",
+			r.DB, r.Worker, dev, r.Runs, ms(r.P50), ms(r.P99), r.RunsPerS, bu, goal, brk, brg, ph)
+	}
+	return b.String()
+}
+
+func mib(kib int64) string {
+	if kib <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+}
+
+// parseDBs is -prefect-db: sqlite, postgres or both.
+func parseDBs(s string) ([]string, error) {
+	switch s {
+	case "sqlite", "postgres":
+		return []string{s}, nil
+	case "both":
+		return []string{"sqlite", "postgres"}, nil
+	}
+	return nil, errors.New("-prefect-db: want sqlite, postgres or both")
+}
