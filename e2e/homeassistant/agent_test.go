@@ -68,6 +68,7 @@ mqtt:
   keepalive: 5s
 health_interval: 1s
 reconnect_interval: 100ms
+journal_path: %s
 log:
   level: info
   format: console
@@ -92,7 +93,7 @@ type agentProc struct {
 func newAgent(t *testing.T, bin, brokerAddr, servo string) *agentProc {
 	t.Helper()
 	a := &agentProc{bin: bin, conf: filepath.Join(t.TempDir(), "agent.yaml"), out: &testenv.LockedBuffer{}}
-	if err := os.WriteFile(a.conf, fmt.Appendf(nil, agentConfig, brokerAddr, servo), 0o600); err != nil {
+	if err := os.WriteFile(a.conf, fmt.Appendf(nil, agentConfig, brokerAddr, filepath.Join(t.TempDir(), "journal.db"), servo), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

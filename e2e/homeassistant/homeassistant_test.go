@@ -17,7 +17,7 @@ const device = "resort-1"
 var entities = []string{
 	"select.resort_1_hotel",
 	"sensor.resort_1_position", "sensor.resort_1_temperature", "sensor.resort_1_voltage", "sensor.resort_1_current",
-	"binary_sensor.resort_1_moving", "binary_sensor.resort_1_problem", "binary_sensor.resort_1_estop",
+	"binary_sensor.resort_1_moving", "binary_sensor.resort_1_problem", "binary_sensor.resort_1_estop", "binary_sensor.resort_1_locked",
 	"button.resort_1_emergency_stop", "button.resort_1_go_home", "button.resort_1_reset",
 	"number.resort_1_speed",
 }

@@ -89,6 +89,9 @@ type Server struct {
 	ready []check
 	names []string // of every metric registered through MustRegister
 
+	// ln and srv are set by Start and read by Addr and Close, which may
+	// run on other goroutines (up's banner asks each agent for its
+	// address while the agents start): guarded by mu.
 	ln  net.Listener
 	srv *http.Server
 }
@@ -232,28 +235,36 @@ func (s *Server) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("http.address %s: %w", addr, err)
 	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.mu.Lock()
+	s.ln, s.srv = ln, srv
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
 
 // Addr is the bound address ("" before Start), so port 0 can be used.
 func (s *Server) Addr() string {
-	if s.ln == nil {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	if ln == nil {
 		return ""
 	}
-	return s.ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // Close stops serving.
 func (s *Server) Close() error {
-	if s.srv == nil {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
