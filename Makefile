@@ -24,15 +24,15 @@ build:
 run:
 	$(GO) run ./cmd/plate-resort up -c configs/up.yaml
 
-## test-deps: install what the end-to-end tests use (mosquitto, chromium, lintian, systemd, prometheus via apt when root,
+## test-deps: install what the end-to-end tests use (mosquitto, chromium, lintian, systemd, prometheus, postgresql via apt when root,
 ## a pinned Prefect server and a pinned Home Assistant Core in local venvs).
 test-deps:
-	@missing=""; for b in mosquitto mosquitto_rr chromium lintian systemd-analyze prometheus promtool; do \
+	@missing=""; for b in mosquitto mosquitto_rr chromium lintian systemd-analyze prometheus promtool psql; do \
 		command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients chromium lintian systemd prometheus) >/dev/null; \
-		else echo "missing:$$missing: sudo apt-get install mosquitto mosquitto-clients chromium lintian systemd prometheus (tests needing them will skip)"; fi; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients chromium lintian systemd prometheus postgresql) >/dev/null; \
+		else echo "missing:$$missing: sudo apt-get install mosquitto mosquitto-clients chromium lintian systemd prometheus postgresql (tests needing them will skip)"; fi; \
 	fi
 	@if command -v python3 >/dev/null; then ./.ci/prefect-venv.sh $(PREFECT_VENV) >/dev/null; \
 	else echo "python3 missing: the Prefect end-to-end tests will skip"; fi
