@@ -198,7 +198,7 @@ func TestEventsAuditAndLogLevel(t *testing.T) {
 		"-h", host, "-p", port, "-u", "alice", "-P", "alice-pw", "-V", "mqttv5", "-q", "1", "-t", tp.Command(contract.GetPosition), "-l"); err != nil {
 		t.Fatalf("burst: %v %s", err, out)
 	}
-	testenv.Eventually(t, 20*time.Second, "300 get_position replies", func() bool { return len(replies.Lines()) >= 300 })
+	testenv.Eventually(t, 90*time.Second, "300 get_position replies", func() bool { return len(replies.Lines()) >= 300 })
 	rr("alice", contract.GoHome, `{"id":"ev-5"}`) // a marker after the burst
 	waitEvent(t, events, contract.EventCommandFinished, "ev-5", 30*time.Second)
 	for _, l := range events.Lines()[before:] {
