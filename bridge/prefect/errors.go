@@ -135,7 +135,20 @@ func plainText(body []byte) string {
 	return b.String()
 }
 
+// clip makes s one printable line of at most maxDetail bytes: every
+// detail, from a JSON field or a page, reaches a run's log and a user's
+// terminal, so control characters (DEL included) are dropped and other
+// whitespace becomes a space.
 func clip(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsPrint(r):
+			return r
+		case unicode.IsSpace(r):
+			return ' '
+		}
+		return -1
+	}, strings.ToValidUTF8(s, "?"))
 	if len(s) <= maxDetail {
 		return s
 	}
