@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,27 +63,7 @@ type Mosquitto struct {
 // access and persistence in a temp dir, and stops it when the test ends.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
-	NeedBinary(t, "mosquitto")
-	dir := t.TempDir()
-	m := &Mosquitto{Port: FreePort(t), t: t, log: &LockedBuffer{}}
-	m.Addr = fmt.Sprintf("127.0.0.1:%d", m.Port)
-	m.conf = filepath.Join(dir, "mosquitto.conf")
-	// set_tcp_nodelay and max_queued_messages as configs/mosquitto.conf
-	// recommends: with the defaults every QoS 1 round trip waits on Nagle's
-	// algorithm and a burst beyond 1000 queued messages is dropped.
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest stderr\n"+
-		"set_tcp_nodelay true\nmax_queued_messages 100000\n", m.Port, dir)
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.Start()
-	t.Cleanup(func() {
-		m.Stop()
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", m.log.String())
-		}
-	})
-	return m
+	return StartMosquittoConf(t, "allow_anonymous true")
 }
 
 // Start (re)starts the process on the same port and data directory.
