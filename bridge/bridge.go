@@ -34,7 +34,9 @@ type Bridge struct {
 	inflight map[string]*runTask    // flow run id -> task
 
 	wake chan struct{} // poll now
-	wg   sync.WaitGroup
+	// announced are runs events named that no poll has shown yet (announced.go).
+	announced announced
+	wg        sync.WaitGroup
 
 	metrics *bridgeMetrics // metrics.go
 	ops     *ops.Server    // /health, /ready, /metrics
@@ -108,7 +110,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	shipDone := make(chan struct{})
 	go func() { defer close(shipDone); b.ship.run(shipCtx) }()
 	defer func() { stopShip(); <-shipDone }()
-	loops := []func(context.Context){b.heartbeatLoop, b.pollLoop, b.cancelLoop, b.reregisterOnInfo}
+	loops := []func(context.Context){b.heartbeatLoop, b.peersLoop, b.pollLoop, b.cancelLoop, b.reregisterOnInfo}
 	if b.cfg.Events {
 		loops = append(loops, b.eventsLoop)
 	}
@@ -121,6 +123,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	<-ctx.Done()
 	lw.Wait()
 	b.wg.Wait()
+	b.leavePool()
 	b.log.Info().Msg("bridge stopped")
 	return nil
 }

@@ -91,6 +91,7 @@ type deployment struct {
 	Device string
 	Def    *flowDef
 	Cfg    DeploymentConfig
+	Queue  string // its work queue (queueFor)
 }
 
 // FullName is "flow/deployment", as run_deployment takes it.

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
@@ -13,6 +14,7 @@ import (
 func (b *Bridge) pollLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	missed := 0 // polls in a row that missed an announced run
 	for {
 		select {
 		case <-ctx.Done():
@@ -20,14 +22,22 @@ func (b *Bridge) pollLoop(ctx context.Context) {
 		case <-t.C:
 		case <-b.wake:
 		}
-		b.pollOnce(ctx)
+		if b.pollOnce(ctx) {
+			// A run an event announced is not visible yet (announced.go).
+			t.Reset(repollDelay(missed))
+			missed++
+			continue
+		}
+		missed = 0
 		// Jitter (as Prefect's own worker, ±30 %): bridges sharing a pool
 		// do not poll in lockstep, which on SQLite means fewer lock fights.
 		t.Reset(time.Duration(float64(b.cfg.PollInterval) * (0.7 + 0.6*rand.Float64())))
 	}
 }
 
-func (b *Bridge) pollOnce(ctx context.Context) {
+// pollOnce claims what is due and reports whether a run announced by an
+// event is still missing from the poll (announced.go).
+func (b *Bridge) pollOnce(ctx context.Context) bool {
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// A second ahead only: a later run would be claimed early and then
@@ -37,17 +47,28 @@ func (b *Bridge) pollOnce(ctx context.Context) {
 		if ctx.Err() == nil {
 			b.log.Warn().Err(err).Msg("polling Prefect for scheduled runs failed")
 		}
-		return
+		return false
 	}
 	b.metrics.poll.Touch() // liveness (metrics.go)
+	got := make(map[string]bool, len(runs))
 	for _, sr := range runs {
 		fr := sr.FlowRun
+		got[fr.ID] = true
 		dep, ok := b.deploymentByID(fr.DeploymentID)
 		if !ok {
 			continue // not ours: the pool may be shared (docs/prefect.md §3)
 		}
 		b.start(ctx, fr, dep, modeClaim)
 	}
+	return b.announced.seen(func(id string) bool { return got[id] || b.running(id) }, time.Now())
+}
+
+// running says whether run id is in flight here.
+func (b *Bridge) running(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.inflight[id]
+	return ok
 }
 
 // eventsLoop turns Prefect events into wake-ups: a Scheduled run in our pool
@@ -74,9 +95,26 @@ func (b *Bridge) eventsLoop(ctx context.Context) {
 	for ev := range events {
 		switch ev.StateType() {
 		case prefect.StateScheduled:
+			if b.ours(ev) {
+				b.announced.add(ev.FlowRunID(), time.Now())
+			}
 			b.kickPoll()
 		case prefect.StateCancelling:
 			b.signalCancel(ev.FlowRunID())
 		}
 	}
+}
+
+// ours says whether an event's run belongs to one of our deployments (its
+// related resources name the deployment, src/prefect/server/models/events.py
+// flow_run_state_change_event).
+func (b *Bridge) ours(ev prefect.Event) bool {
+	for _, r := range ev.Related {
+		id, _ := r["prefect.resource.id"].(string)
+		if dep, ok := strings.CutPrefix(id, "prefect.deployment."); ok {
+			_, mine := b.deploymentByID(dep)
+			return mine
+		}
+	}
+	return false
 }

@@ -124,7 +124,7 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 			return fmt.Errorf("deployment %s/%s: %w", def.Flow, name, err)
 		}
 		b.mu.Lock()
-		b.deps[d.ID] = &deployment{ID: d.ID, Name: name, Device: dev, Def: def, Cfg: dc}
+		b.deps[d.ID] = &deployment{ID: d.ID, Name: name, Device: dev, Def: def, Cfg: dc, Queue: queueFor(dev, spec.Kind)}
 		b.mu.Unlock()
 		n++
 	}
@@ -215,12 +215,9 @@ func (b *Bridge) heartbeatLoop(ctx context.Context) {
 		hctx, cancel := context.WithTimeout(ctx, b.cfg.HeartbeatInterval)
 		err := b.pc.WorkerHeartbeat(hctx, b.cfg.WorkPool, b.cfg.WorkerName, b.cfg.HeartbeatInterval)
 		if err == nil {
-			// Who else serves this pool decides which runs are ours to
-			// claim (peers.go).
-			var ws []prefect.Worker
-			if ws, err = b.pc.FilterWorkers(hctx, b.cfg.WorkPool); err == nil {
-				b.runDeps.peers.update(ws)
-			}
+			// Listed at once after the heartbeat, so the join delay
+			// (peers.go) starts now.
+			err = b.refreshPeers(hctx)
 		}
 		cancel()
 		if err == nil {
@@ -234,5 +231,48 @@ func (b *Bridge) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// refreshPeers reads who else serves this pool, which decides which runs
+// are ours to claim (peers.go).
+func (b *Bridge) refreshPeers(ctx context.Context) error {
+	sent := time.Now()
+	ws, err := b.pc.FilterWorkers(ctx, b.cfg.WorkPool)
+	if err == nil {
+		b.runDeps.peers.update(ws, sent)
+	}
+	return err
+}
+
+// peersLoop keeps the worker list fresh between heartbeats: a bridge
+// counts itself alone in the pool only on a list younger than peersMaxAge,
+// and a bridge that joins waits on the others seeing it (peers.go).
+func (b *Bridge) peersLoop(ctx context.Context) {
+	t := time.NewTicker(peersRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, peersMaxAge)
+		if err := b.refreshPeers(rctx); err != nil && ctx.Err() == nil {
+			b.log.Debug().Err(err).Msg("reading the pool's workers failed")
+		}
+		cancel()
+	}
+}
+
+// leavePool deletes this bridge's worker record on a clean stop, after its
+// last claim: the pool's other bridges then share every run among
+// themselves at once, instead of leaving this one's share waiting for the
+// takeover (peers.go) until Prefect marks it OFFLINE.
+func (b *Bridge) leavePool() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := b.pc.DeleteWorker(ctx, b.cfg.WorkPool, b.cfg.WorkerName); err != nil {
+		b.log.Warn().Err(err).Msg("could not remove this bridge from the pool's workers; the others take over its runs when Prefect marks it OFFLINE")
 	}
 }

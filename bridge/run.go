@@ -110,6 +110,10 @@ type run struct {
 	// lockResolved.
 	lock         string
 	lockResolved bool
+	// alone: claimed while alone in the pool, without the settle check
+	// (peers.go). patched is closed when recordClaim's patch is done.
+	alone   bool
+	patched chan struct{}
 }
 
 func newRun(deps *runDeps, fr prefect.FlowRun, dep *deployment, task *runTask) *run {
@@ -137,8 +141,11 @@ func (b *Bridge) start(ctx context.Context, fr prefect.FlowRun, dep *deployment,
 			b.mu.Unlock()
 			// The run freed its device's work queue slot (docs/prefect.md
 			// §12): the next run waiting there can be handed out now, not
-			// at the next safety-net poll.
-			b.kickPoll()
+			// at the next safety-net poll. The default queue has no slots,
+			// so a run there frees nothing and is not worth a poll.
+			if dep.Queue != DefaultQueue {
+				b.kickPoll()
+			}
 		}()
 		newRun(b.runDeps, fr, dep, t).execute(ctx, mode)
 	}()
@@ -171,10 +178,6 @@ func (r *run) execute(ctx context.Context, mode runMode) {
 	}
 	r.attempts(ctx, rctx)
 }
-
-// peersMaxAge is how old the pool's worker list may be when a claim
-// consults it.
-const peersMaxAge = 3 * time.Second
 
 // claimSettle is how long a claim waits before checking it was not also
 // given to another worker: longer than the few milliseconds seen between
@@ -292,16 +295,21 @@ func claimMessage(worker string) string { return "claimed by plate-resort bridge
 // ours; ABORT means another worker won the race, REJECT a concurrency slot
 // or cancellation decided otherwise.
 func (r *run) claim(ctx context.Context) bool {
-	if r.deps.peers.stale(peersMaxAge) {
-		// A bridge that just joined the pool must be seen before runs are
-		// shared out, not one heartbeat later.
+	if r.deps.peers.stale(2 * peersMaxAge) {
+		// The refresh loop (peers.go) is behind: read the list here, so a
+		// bridge that just joined the pool is seen before runs are shared
+		// out.
+		sent := time.Now()
 		if ws, err := r.deps.pc.FilterWorkers(ctx, r.deps.cfg.WorkPool); err == nil {
-			r.deps.peers.update(ws)
+			r.deps.peers.update(ws, sent)
 		}
 	}
 	if !r.deps.peers.mayClaim(r.fr.ID, due(r.fr), time.Now()) {
 		return false // another bridge of the pool is this run's (peers.go)
 	}
+	// Alone in the pool, nobody can race this claim: the settle and the
+	// re-reads are skipped (peers.go). Decided once, before the proposal.
+	r.alone = r.deps.peers.alone(time.Now())
 	p := prefect.Pending()
 	p.Message = claimMessage(r.deps.cfg.WorkerName)
 	release := r.slot(ctx)
@@ -321,9 +329,18 @@ func (r *run) claim(ctx context.Context) bool {
 	// the loser's RUNNING after Completed). So the workers agree through
 	// the history instead: the earliest Pending since the run was last
 	// scheduled wins; every other claimer backs off without sending.
-	if !r.wonClaim(ctx, res.State.ID) {
+	if !r.alone && !r.wonClaim(ctx, res.State.ID) {
 		return false
 	}
+	r.recordClaim(ctx)
+	return true
+}
+
+// recordClaim marks the run as this bridge's (infrastructure_pid, which
+// recovery reads) and sets the deployment's retries on it, in the
+// background: neither is needed before the command goes out, only before
+// the run's final state is proposed, which waits for it (patchWait).
+func (r *run) recordClaim(ctx context.Context) {
 	pid := r.deps.cfg.WorkerName + "/" + r.fr.ID
 	patch := prefect.FlowRunPatch{InfrastructurePID: &pid}
 	if n := r.dep.Cfg.Retries; n > 0 && r.fr.EmpiricalPolicy.Retries == nil {
@@ -332,10 +349,23 @@ func (r *run) claim(ctx context.Context) bool {
 		delay := int(r.dep.Cfg.RetryDelay / time.Second)
 		patch.EmpiricalPolicy = &prefect.EmpiricalPolicy{Retries: &n, RetryDelay: &delay}
 	}
-	if err := r.deps.pc.PatchFlowRun(ctx, r.fr.ID, patch); err != nil {
-		r.rl.Warnf("could not record the bridge as this run's infrastructure (%v); a restart may not recover it", err)
+	done := make(chan struct{})
+	r.patched = done
+	go func() {
+		defer close(done)
+		if err := r.deps.pc.PatchFlowRun(ctx, r.fr.ID, patch); err != nil {
+			r.rl.Warnf("could not record the bridge as this run's infrastructure (%v); a restart may not recover it", err)
+		}
+	}()
+}
+
+// patchWait waits for recordClaim's patch: Prefect must know the run's
+// retries before a Failed proposal (docs/prefect.md §5), and a later patch
+// of the retries (proposeFinal) must not be overwritten by it.
+func (r *run) patchWait() {
+	if r.patched != nil {
+		<-r.patched
 	}
-	return true
 }
 
 // toRunning proposes RUNNING (ProposeState obeys WAIT).
@@ -352,7 +382,8 @@ func (r *run) toRunning(ctx, rctx context.Context) bool {
 	if res.Status == prefect.Accept && res.State != nil && res.State.Type == prefect.StateRunning {
 		// The same check once more before anything reaches the device: a
 		// worker that raced us past the claim would show its own state.
-		if !r.stillOurs(rctx, res.State.ID, 0) {
+		// Alone in the pool there is no such worker (peers.go).
+		if !r.alone && !r.stillOurs(rctx, res.State.ID, 0) {
 			return false
 		}
 		r.runCount++
@@ -425,6 +456,7 @@ func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State 
 // now. It runs on a context that outlives the run timeout, so a timed-out
 // run still ends Crashed.
 func (r *run) proposeFinal(ctx context.Context, s prefect.StateCreate) *prefect.State {
+	r.patchWait()
 	if s.Type == prefect.StateFailed && r.noRetry {
 		// Prefect would turn this Failed into AwaitingRetry when the run
 		// has retries left, whoever set them (this config, the deployment

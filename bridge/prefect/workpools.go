@@ -92,6 +92,21 @@ func (c *Client) FilterWorkers(ctx context.Context, pool string) ([]Worker, erro
 	return ws, err
 }
 
+// DeleteWorker removes a worker's record from its pool
+// (DELETE /work_pools/{pool}/workers/{name}, src/prefect/server/api/workers.py
+// delete_worker), so the pool's other workers stop counting it at once; a
+// record already gone is not an error.
+func (c *Client) DeleteWorker(ctx context.Context, pool, worker string) error {
+	if err := checkWorkerName(worker); err != nil {
+		return err
+	}
+	err := c.do(ctx, call{method: "DELETE", path: "/work_pools/" + url.PathEscape(pool) + "/workers/" + url.PathEscape(worker), idempotent: true})
+	if StatusOf(err) == 404 {
+		return nil
+	}
+	return err
+}
+
 // MaxScheduledRunsLimit is PREFECT_API_DEFAULT_LIMIT; larger limits get 422 (docs/prefect.md §3).
 const MaxScheduledRunsLimit = 200
 
