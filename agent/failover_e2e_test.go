@@ -101,13 +101,14 @@ type failoverClient struct {
 
 // newFailoverClient connects with keepAlive, the time paho lets pass
 // without traffic before it pings (and, with no PINGRESP by the next check,
-// gives the connection up: docs/mqtt.md §4).
-func newFailoverClient(t *testing.T, urls []string, keepAlive time.Duration) *failoverClient {
+// gives the connection up: docs/mqtt.md §4), and connectTimeout per try at
+// one broker (0: mqttconn's default).
+func newFailoverClient(t *testing.T, urls []string, keepAlive, connectTimeout time.Duration) *failoverClient {
 	t.Helper()
 	c := &failoverClient{resp: "test/failover/" + strconv.Itoa(testenv.FreePort(t)), waiting: map[string]chan []byte{}}
 	c.broker.Store("")
 	ctx, cancel := context.WithCancel(context.Background())
-	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URLs: urls, ClientID: "failover-client", KeepAlive: keepAlive}, mqttconn.Options{
+	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URLs: urls, ClientID: "failover-client", KeepAlive: keepAlive, ConnectTimeout: connectTimeout}, mqttconn.Options{
 		Log: zerolog.Nop(),
 		OnUpAt: func(cm *autopaho.ConnectionManager, broker string) {
 			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
@@ -253,7 +254,7 @@ func TestFailoverMosquittoKilled(t *testing.T) {
 
 func testFailover(t *testing.T, bp brokerPair, kind string) {
 	urls := []string{bp.url(0), bp.url(1)}
-	rig := newFailoverRig(t, urls, urls, 5*time.Second)
+	rig := newFailoverRig(t, urls, urls, 5*time.Second, 0)
 	load := startLoad(rig.ping)
 
 	const reps = 6
@@ -341,14 +342,17 @@ type failoverRig struct {
 }
 
 // newFailoverRig starts the agent on agentURLs and the client on
-// clientURLs, both with keepAlive, and waits for the agent to answer on
-// the first broker.
-func newFailoverRig(t *testing.T, agentURLs, clientURLs []string, keepAlive time.Duration) *failoverRig {
+// clientURLs, both with keepAlive and connectTimeout (0: the default), and
+// waits for the agent to answer on the first broker.
+func newFailoverRig(t *testing.T, agentURLs, clientURLs []string, keepAlive, connectTimeout time.Duration) *failoverRig {
 	t.Helper()
 	rig := &failoverRig{}
 	servo := agentOnBroker(t, func(c *agent.Config) {
 		c.MQTT.URLs = agentURLs
 		c.MQTT.KeepAlive = keepAlive
+		if connectTimeout != 0 {
+			c.MQTT.ConnectTimeout = connectTimeout
+		}
 		c.HealthInterval = 500 * time.Millisecond
 		rig.cfg = *c
 	})
@@ -358,7 +362,7 @@ func newFailoverRig(t *testing.T, agentURLs, clientURLs []string, keepAlive time
 		}
 	})
 	rig.topics = rig.cfg.Topics()
-	rig.cl = newFailoverClient(t, clientURLs, keepAlive)
+	rig.cl = newFailoverClient(t, clientURLs, keepAlive, connectTimeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	rig.ctx = ctx
