@@ -10,7 +10,6 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
@@ -164,12 +163,8 @@ func firstMessage(t *testing.T, url, topic, payload string) func() []time.Time {
 	t.Helper()
 	var mu sync.Mutex
 	var at []time.Time
-	ctx, cancel := context.WithCancel(context.Background())
-	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URL: url, ClientID: "watch-" + strconv.Itoa(testenv.FreePort(t)), KeepAlive: 5 * time.Second}, mqttconn.Options{
-		Log: zerolog.Nop(),
-		OnUp: func(cm *autopaho.ConnectionManager) {
-			_, _ = cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}})
-		},
+	cm, _ := testClient(t, mqttconn.Config{URL: url, ClientID: "watch-" + strconv.Itoa(testenv.FreePort(t))}, mqttconn.Options{
+		OnUp: func(cm *autopaho.ConnectionManager) { _ = subscribe(cm, paho.SubscribeOptions{Topic: topic, QoS: 1}) },
 		OnPublish: func(p *paho.Publish) {
 			if string(p.Payload) == payload {
 				mu.Lock()
@@ -180,16 +175,9 @@ func firstMessage(t *testing.T, url, topic, payload string) func() []time.Time {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer dcancel()
-		_ = cm.Disconnect(dctx)
-		cancel()
-	})
 	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("a watcher on %s", url), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		return cm.AwaitConnection(ctx) == nil
 	})
 	return func() []time.Time {

@@ -107,13 +107,9 @@ func newFailoverClient(t *testing.T, urls []string, keepAlive, connectTimeout ti
 	t.Helper()
 	c := &failoverClient{resp: "test/failover/" + strconv.Itoa(testenv.FreePort(t)), waiting: map[string]chan []byte{}}
 	c.broker.Store("")
-	ctx, cancel := context.WithCancel(context.Background())
-	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URLs: urls, ClientID: "failover-client", KeepAlive: keepAlive, ConnectTimeout: connectTimeout}, mqttconn.Options{
-		Log: zerolog.Nop(),
+	c.cm, _ = testClient(t, mqttconn.Config{URLs: urls, ClientID: "failover-client", KeepAlive: keepAlive, ConnectTimeout: connectTimeout}, mqttconn.Options{
 		OnUpAt: func(cm *autopaho.ConnectionManager, broker string) {
-			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
-			defer scancel()
-			if _, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: c.resp, QoS: 1}}}); err == nil {
+			if subscribe(cm, paho.SubscribeOptions{Topic: c.resp, QoS: 1}) == nil {
 				c.broker.Store(broker)
 			}
 		},
@@ -133,16 +129,6 @@ func newFailoverClient(t *testing.T, urls []string, keepAlive, connectTimeout ti
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer dcancel()
-		_ = cm.Disconnect(dctx)
-		cancel()
-	})
-	c.cm = cm
 	return c
 }
 
@@ -172,14 +158,48 @@ func (c *failoverClient) request(ctx context.Context, topics contract.Topics, cm
 	}
 }
 
+// testClient connects an MQTT client through mqttconn (keepalive 5 s
+// unless c says otherwise; o's zero Logger drops the logs), until stop is
+// called or the test ends.
+func testClient(t *testing.T, c mqttconn.Config, o mqttconn.Options) (cm *autopaho.ConnectionManager, stop func()) {
+	t.Helper()
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 5 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cm, err := mqttconn.Connect(ctx, c, o)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer dcancel()
+			_ = cm.Disconnect(dctx)
+			cancel()
+		})
+	}
+	t.Cleanup(stop)
+	return cm, stop
+}
+
+// subscribe makes subs on cm's current connection, waiting up to 5 s for
+// the SUBACK; mqttconn's OnUp runs on its own goroutine, so it may wait.
+func subscribe(cm *autopaho.ConnectionManager, subs ...paho.SubscribeOptions) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
+	return err
+}
+
 // retainedOn connects to one broker only and returns the retained messages
 // on topics (its own connection: proof the broker itself holds them).
 func retainedOn(t *testing.T, url string, topics ...string) map[string]string {
 	t.Helper()
 	var mu sync.Mutex
 	got := map[string]string{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var subs []paho.SubscribeOptions
 	for _, tp := range topics {
 		// Retain As Published: a retained message the agent publishes
@@ -188,11 +208,8 @@ func retainedOn(t *testing.T, url string, topics ...string) map[string]string {
 		// a moment after the SUBACK is still counted as retained.
 		subs = append(subs, paho.SubscribeOptions{Topic: tp, QoS: 1, RetainAsPublished: true})
 	}
-	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URL: url, ClientID: "retained-" + strconv.Itoa(testenv.FreePort(t)), KeepAlive: 5 * time.Second}, mqttconn.Options{
-		Log: zerolog.Nop(),
-		OnUp: func(cm *autopaho.ConnectionManager) {
-			_, _ = cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
-		},
+	_, stop := testClient(t, mqttconn.Config{URL: url, ClientID: "retained-" + strconv.Itoa(testenv.FreePort(t))}, mqttconn.Options{
+		OnUp: func(cm *autopaho.ConnectionManager) { _ = subscribe(cm, subs...) },
 		OnPublish: func(p *paho.Publish) {
 			if p.Retain {
 				mu.Lock()
@@ -201,14 +218,7 @@ func retainedOn(t *testing.T, url string, topics ...string) map[string]string {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer dcancel()
-		_ = cm.Disconnect(dctx)
-	}()
+	defer stop()
 	// Retained messages arrive right after the SUBACK; give them a moment.
 	start := time.Now()
 	deadline := start.Add(15 * time.Second)
@@ -457,13 +467,15 @@ type getPositionLoad struct {
 	mu      sync.Mutex
 	results []loadResult
 	wg      sync.WaitGroup
-	done    chan struct{}
+	done    chan struct{} // closed by stop
+	ticking chan struct{} // closed when the ticker has stopped adding to wg
 }
 
 func startLoad(ping func(timeout time.Duration, id string) (*contract.Reply, string, error)) *getPositionLoad {
-	l := &getPositionLoad{done: make(chan struct{})}
+	l := &getPositionLoad{done: make(chan struct{}), ticking: make(chan struct{})}
 	var seq atomic.Int64
 	go func() {
+		defer close(l.ticking)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -502,6 +514,7 @@ func (l *getPositionLoad) firstGoodAfter(t0 time.Time) (loadResult, bool) {
 // stop ends the load and counts the get_position sent and answered.
 func (l *getPositionLoad) stop() (n, good int) {
 	close(l.done)
+	<-l.ticking // no wg.Add may race the Wait (sync.WaitGroup)
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
