@@ -36,14 +36,7 @@ func TestFailoverMidMoveCompletes(t *testing.T) {
 	r.startAgent()
 	b, _ := r.startBridge(r.cfg)
 	ctx := ctxTimeout(t, 2*time.Minute)
-	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
-	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
-		t.Fatal("the move never started")
-	}
+	fr := r.runMoving(ctx, b, "C")
 	writes := r.servo.WriteCount(xseries.GoalPosition.Addr)
 	stopped := time.Now()
 	_ = r.broker.Close() // the active broker dies mid-move

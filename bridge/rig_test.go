@@ -223,6 +223,21 @@ type pyOutcome struct {
 	Error   string `json:"error"`
 }
 
+// runMoving creates a run of activate-hotel/activate-hotel to hotel and
+// returns once resort-1 is moving for it.
+func (r *rig) runMoving(ctx context.Context, b *Bridge, hotel string) *prefect.FlowRun {
+	r.t.Helper()
+	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	fr := createRun(r.t, r.pc, dep.ID, map[string]any{"hotel": hotel})
+	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
+		r.t.Fatal("the move never started")
+	}
+	return fr
+}
+
 func testLogger(t *testing.T, name string) zerolog.Logger {
 	if testing.Verbose() {
 		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).With().Timestamp().Str("who", name).Logger()
