@@ -14,7 +14,6 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
@@ -22,6 +21,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
 	"github.com/plate-resort/plate-resort/internal/testenv"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // brokerPair is two independent brokers on fixed ports, each stoppable and
@@ -58,16 +58,9 @@ func newEmbeddedPair(t *testing.T) *embeddedPair {
 func (p *embeddedPair) url(i int) string { return "mqtt://" + p.addrs[i] }
 
 func (p *embeddedPair) start(i int) {
-	cfg := broker.DefaultConfig()
+	cfg := brokertest.Anonymous()
 	cfg.Listeners.TCP.Address = p.addrs[i]
-	b, err := broker.New(cfg, zerolog.Nop())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.bs[i] = b
+	p.bs[i] = brokertest.Start(p.t, cfg)
 }
 
 func (p *embeddedPair) stop(i int) {

@@ -19,6 +19,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/testenv"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // env is one agent on a real broker, with the simulated servo on a real
@@ -41,35 +42,11 @@ type opts struct {
 	mut       func(*agent.Config)
 }
 
+// startEmbedded runs the embedded broker with anonymous access on a free
+// loopback port until the test ends.
 func startEmbedded(t *testing.T) string {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.Listeners.TCP.Address = "127.0.0.1:0"
-	return startBroker(t, cfg).TCPAddr()
-}
-
-// startBroker runs an embedded broker with cfg until the test ends; its
-// log goes to the test log.
-func startBroker(t *testing.T, cfg broker.Config) *broker.Broker {
-	t.Helper()
-	// The broker logs into a buffer shown only when the test failed: mochi's
-	// event loop logs after Close returns, and writing to t after the test
-	// ended is a data race in the testing package.
-	logs := &testenv.LockedBuffer{}
-	b, err := broker.New(cfg, zerolog.New(logs).With().Str("part", "broker").Logger().Level(zerolog.DebugLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = b.Close()
-		if t.Failed() {
-			t.Logf("broker log:\n%s", logs.String())
-		}
-	})
-	return b
+	return brokertest.Start(t, brokertest.Anonymous()).TCPAddr()
 }
 
 // simAgentConfig is an agent's config (agent.Defaults) with the simulated
@@ -302,8 +279,7 @@ type mqttUsers struct{ host, port string }
 // at bcrypt's lowest cost, so the suite stays fast).
 func usersBroker(t *testing.T, users map[string]broker.UserConfig) mqttUsers {
 	t.Helper()
-	bcfg := broker.DefaultConfig()
-	bcfg.Listeners.TCP.Address = "127.0.0.1:0"
+	bcfg := brokertest.Anonymous()
 	bcfg.Anonymous = broker.AnonymousConfig{}
 	bcfg.Users = map[string]broker.UserConfig{}
 	for name, u := range users {
@@ -314,7 +290,7 @@ func usersBroker(t *testing.T, users map[string]broker.UserConfig) mqttUsers {
 		u.PasswordHash = string(h)
 		bcfg.Users[name] = u
 	}
-	b := startBroker(t, bcfg)
+	b := brokertest.Start(t, bcfg)
 	host, port, _ := strings.Cut(b.TCPAddr(), ":")
 	return mqttUsers{host, port}
 }

@@ -5,12 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/plate-resort/plate-resort/bridge/prefect"
-	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // TestFailoverMidMoveCompletes: the bridge and the agent both have two
@@ -21,16 +19,7 @@ import (
 // Goal Position write.
 func TestFailoverMidMoveCompletes(t *testing.T) {
 	r := newRig(t, rigOptions{speed: 15, noAgent: true}) // hotel C in several seconds
-	bcfg := broker.DefaultConfig()
-	bcfg.Listeners.TCP.Address = "127.0.0.1:0"
-	second, err := broker.New(bcfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = second.Close() })
+	second := brokertest.Start(t, brokertest.Anonymous())
 	urls := []string{"mqtt://" + r.broker.TCPAddr(), "mqtt://" + second.TCPAddr()}
 	r.cfg.MQTT.URLs, r.acfg.MQTT.URLs = urls, urls
 	r.startAgent()
