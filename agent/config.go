@@ -67,7 +67,7 @@ type HAConfig struct {
 func Defaults() Config {
 	return Config{
 		Device: "resort-1", Prefix: "plate-resort",
-		MQTT:           mqttconn.Config{URL: mqttconn.DefaultURL, KeepAlive: 30 * time.Second, SessionExpiry: 10 * time.Minute},
+		MQTT:           mqttconn.Config{URL: mqttconn.DefaultURL, KeepAlive: 30 * time.Second, ConnectTimeout: mqttconn.DefaultConnectTimeout, SessionExpiry: 10 * time.Minute},
 		Resort:         resort.Defaults(),
 		AllowedPorts:   []string{},
 		ConnectOnStart: true,

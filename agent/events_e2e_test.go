@@ -1,16 +1,14 @@
 package agent_test
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
@@ -39,56 +37,11 @@ func waitEvent(t *testing.T, s *testenv.Sub, typ, id string, timeout time.Durati
 	}))
 }
 
-// usersBroker is the embedded broker with an agent user, an operator and
-// an admin, as in configs/broker-production.yaml.
-func usersBroker(t *testing.T) (host, port string) {
-	t.Helper()
-	hash := func(pw string) string {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(h)
-	}
-	bcfg := broker.DefaultConfig()
-	bcfg.Listeners.TCP.Address = "127.0.0.1:0"
-	bcfg.Anonymous = broker.AnonymousConfig{}
-	bcfg.Users = map[string]broker.UserConfig{
-		"pi":    {Role: broker.RoleAgent, Devices: []string{"resort-1"}, PasswordHash: hash("pi-pw")},
-		"alice": {Role: broker.RoleOperator, PasswordHash: hash("alice-pw")},
-		"root":  {Role: broker.RoleAdmin, PasswordHash: hash("root-pw")},
-	}
-	b := startBroker(t, bcfg)
-	host, port, _ = strings.Cut(b.TCPAddr(), ":")
-	return host, port
-}
-
-// auditAgent runs an agent as user pi whose log goes to logs (at info),
-// and returns a function that stops it.
+// auditAgent runs an agent whose log goes to logs (at info), and returns a
+// function that stops it.
 func auditAgent(t *testing.T, cfg agent.Config, logs *testenv.LockedBuffer) (stop func()) {
 	t.Helper()
-	a, err := agent.New(cfg, zerolog.New(logs).Level(zerolog.InfoLevel), agent.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("agent did not stop within 10 s")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return runAgent(t, cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
 }
 
 // A move by a named operator, through the embedded broker with users:
@@ -97,56 +50,29 @@ func auditAgent(t *testing.T, cfg agent.Config, logs *testenv.LockedBuffer) (sto
 // serves them after a restart; set_log_level works for admin only.
 func TestEventsAuditAndLogLevel(t *testing.T) {
 	testenv.NeedBinary(t, "mosquitto_rr")
-	if _, err := os.Stat("/dev/ptmx"); err != nil {
-		t.Skip("no /dev/ptmx")
-	}
-	host, port := usersBroker(t)
-	as := func(user string) []string {
-		return []string{"-h", host, "-p", port, "-u", user, "-P", user + "-pw", "-V", "mqttv5"}
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	servo := sim.New(sim.Config{})
-	link := filepath.Join(t.TempDir(), "servo")
-	p, err := sim.ListenPTY(ctx, servo, link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	dir := t.TempDir()
-	cfg := agent.Defaults()
-	cfg.JournalFile = filepath.Join(dir, "journal.db")
-	cfg.MQTT.URL, cfg.MQTT.Username, cfg.MQTT.Password = "mqtt://"+host+":"+port, "pi", "pi-pw"
-	cfg.Resort.Device, cfg.Resort.DefaultSpeed, cfg.Resort.LatencyMS = link, 300, 2
-	cfg.Resort.PulseDuration, cfg.Resort.PulseRest = 0.15, 0.05
+	m := usersBroker(t, map[string]broker.UserConfig{
+		"pi":    {Role: broker.RoleAgent, Devices: []string{"resort-1"}},
+		"alice": {Role: broker.RoleOperator},
+		"root":  {Role: broker.RoleAdmin},
+	})
+	as := m.as
+	cfg, _, _ := simAgentConfig(t, sim.Config{})
+	cfg.MQTT.URL, cfg.MQTT.Username, cfg.MQTT.Password = m.url(), "pi", "pi-pw"
 	cfg.HomeAssistant.Enabled = false
 	tp := cfg.Topics()
-	if want := filepath.Join(dir, "journal.events"); cfg.EventsPath() != want {
+	if want := filepath.Join(filepath.Dir(cfg.JournalFile), "journal.events"); cfg.EventsPath() != want {
 		t.Fatalf("EventsPath = %q, want %q next to the journal", cfg.EventsPath(), want)
 	}
 
 	logs := &testenv.LockedBuffer{}
 	stop := auditAgent(t, cfg, logs)
 	events := testenv.StartSub(t, append(as("alice"), "-q", "1", "-v", "-t", tp.Event())...)
-	testenv.Eventually(t, 10*time.Second, "agent online", func() bool {
-		out, _ := testenv.Run(t, 5*time.Second, "mosquitto_sub", append(as("alice"), "-t", tp.Availability(), "-C", "1", "-W", "2")...)
-		return strings.TrimSpace(out) == "online"
-	})
-	rr := func(user, cmd, payload string) reply {
+	online := func(what string) {
 		t.Helper()
-		args := append(as(user), "-q", "1", "-t", tp.Command(cmd), "-e", "plate-resort/responses/"+user+"/resort-1/rr", "-W", "15")
-		if payload == "" {
-			args = append(args, "-n")
-		} else {
-			args = append(args, "-m", payload)
-		}
-		out, err := testenv.Run(t, 20*time.Second, "mosquitto_rr", args...)
-		if err != nil {
-			t.Fatalf("%s %s as %s: %v %q", cmd, payload, user, err, out)
-		}
-		return parseLine(t, "x "+strings.TrimSpace(out))
+		testenv.Eventually(t, 10*time.Second, what, func() bool { return m.retainedAs(t, "alice", tp.Availability()) == contract.Online })
 	}
+	online("agent online")
+	rr := func(user, cmd, payload string) reply { t.Helper(); return m.rr(t, tp, user, cmd, payload) }
 
 	// A move through the bridge's path: flow run id as a user property.
 	if out, err := testenv.Run(t, 10*time.Second, "mosquitto_pub", append(as("alice"), "-q", "1", "-t", tp.Command(contract.ActivateHotel),
@@ -191,13 +117,8 @@ func TestEventsAuditAndLogLevel(t *testing.T) {
 
 	// Reads are not history: 300 get_position in one burst add no event.
 	before := len(events.Lines())
-	burst := filepath.Join(t.TempDir(), "burst")
-	_ = os.WriteFile(burst, []byte(strings.Repeat("{}\n", 300)), 0o600)
 	replies := testenv.StartSub(t, append(as("alice"), "-q", "1", "-t", tp.Reply(contract.GetPosition))...)
-	if out, err := testenv.RunCombined(t, 20*time.Second, "sh", "-c", "mosquitto_pub \"$@\" < "+burst, "sh",
-		"-h", host, "-p", port, "-u", "alice", "-P", "alice-pw", "-V", "mqttv5", "-q", "1", "-t", tp.Command(contract.GetPosition), "-l"); err != nil {
-		t.Fatalf("burst: %v %s", err, out)
-	}
+	m.pubLines(t, "alice", tp.Command(contract.GetPosition), slices.Repeat([]string{"{}"}, 300))
 	testenv.Eventually(t, 90*time.Second, "300 get_position replies", func() bool { return len(replies.Lines()) >= 300 })
 	rr("alice", contract.GoHome, `{"id":"ev-5"}`) // a marker after the burst
 	waitEvent(t, events, contract.EventCommandFinished, "ev-5", 30*time.Second)
@@ -270,10 +191,7 @@ func TestEventsAuditAndLogLevel(t *testing.T) {
 	stop()
 	logs2 := &testenv.LockedBuffer{}
 	auditAgent(t, cfg, logs2)
-	testenv.Eventually(t, 10*time.Second, "agent online again", func() bool {
-		out, _ := testenv.Run(t, 5*time.Second, "mosquitto_sub", append(as("alice"), "-t", tp.Availability(), "-C", "1", "-W", "2")...)
-		return strings.TrimSpace(out) == "online"
-	})
+	online("agent online again")
 	r = rr("alice", contract.GetEvents, `{"limit":1000,"type":"command_received"}`)
 	if json.Unmarshal(r.Result, &got) != nil || len(got.Events) == 0 || got.Events[0].ID != "ev-1" || got.Events[0].User != "alice" || got.Events[0].FlowRunID != "flow-123" {
 		t.Fatalf("after restart: %+v", r)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
@@ -22,6 +21,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
 	"github.com/plate-resort/plate-resort/internal/testenv"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // brokerPair is two independent brokers on fixed ports, each stoppable and
@@ -58,16 +58,9 @@ func newEmbeddedPair(t *testing.T) *embeddedPair {
 func (p *embeddedPair) url(i int) string { return "mqtt://" + p.addrs[i] }
 
 func (p *embeddedPair) start(i int) {
-	cfg := broker.DefaultConfig()
+	cfg := brokertest.Anonymous()
 	cfg.Listeners.TCP.Address = p.addrs[i]
-	b, err := broker.New(cfg, zerolog.Nop())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.bs[i] = b
+	p.bs[i] = brokertest.Start(p.t, cfg)
 }
 
 func (p *embeddedPair) stop(i int) {
@@ -99,17 +92,17 @@ type failoverClient struct {
 	waiting map[string]chan []byte // correlation data -> reply
 }
 
-func newFailoverClient(t *testing.T, urls []string) *failoverClient {
+// newFailoverClient connects with keepAlive, the time paho lets pass
+// without traffic before it pings (and, with no PINGRESP by the next check,
+// gives the connection up: docs/mqtt.md §4), and connectTimeout per try at
+// one broker (0: mqttconn's default).
+func newFailoverClient(t *testing.T, urls []string, keepAlive, connectTimeout time.Duration) *failoverClient {
 	t.Helper()
 	c := &failoverClient{resp: "test/failover/" + strconv.Itoa(testenv.FreePort(t)), waiting: map[string]chan []byte{}}
 	c.broker.Store("")
-	ctx, cancel := context.WithCancel(context.Background())
-	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URLs: urls, ClientID: "failover-client", KeepAlive: 5 * time.Second}, mqttconn.Options{
-		Log: zerolog.Nop(),
+	c.cm, _ = testClient(t, mqttconn.Config{URLs: urls, ClientID: "failover-client", KeepAlive: keepAlive, ConnectTimeout: connectTimeout}, mqttconn.Options{
 		OnUpAt: func(cm *autopaho.ConnectionManager, broker string) {
-			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
-			defer scancel()
-			if _, err := cm.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: c.resp, QoS: 1}}}); err == nil {
+			if subscribe(cm, paho.SubscribeOptions{Topic: c.resp, QoS: 1}) == nil {
 				c.broker.Store(broker)
 			}
 		},
@@ -129,16 +122,6 @@ func newFailoverClient(t *testing.T, urls []string) *failoverClient {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer dcancel()
-		_ = cm.Disconnect(dctx)
-		cancel()
-	})
-	c.cm = cm
 	return c
 }
 
@@ -168,23 +151,58 @@ func (c *failoverClient) request(ctx context.Context, topics contract.Topics, cm
 	}
 }
 
+// testClient connects an MQTT client through mqttconn (keepalive 5 s
+// unless c says otherwise; o's zero Logger drops the logs), until stop is
+// called or the test ends.
+func testClient(t *testing.T, c mqttconn.Config, o mqttconn.Options) (cm *autopaho.ConnectionManager, stop func()) {
+	t.Helper()
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 5 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cm, err := mqttconn.Connect(ctx, c, o)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer dcancel()
+			_ = cm.Disconnect(dctx)
+			cancel()
+		})
+	}
+	t.Cleanup(stop)
+	return cm, stop
+}
+
+// subscribe makes subs on cm's current connection, waiting up to 5 s for
+// the SUBACK; mqttconn's OnUp runs on its own goroutine, so it may wait.
+func subscribe(cm *autopaho.ConnectionManager, subs ...paho.SubscribeOptions) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
+	return err
+}
+
 // retainedOn connects to one broker only and returns the retained messages
 // on topics (its own connection: proof the broker itself holds them).
 func retainedOn(t *testing.T, url string, topics ...string) map[string]string {
 	t.Helper()
 	var mu sync.Mutex
 	got := map[string]string{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var subs []paho.SubscribeOptions
 	for _, tp := range topics {
-		subs = append(subs, paho.SubscribeOptions{Topic: tp, QoS: 1})
+		// Retain As Published: a retained message the agent publishes
+		// after this subscription keeps its RETAIN flag (the broker clears
+		// it otherwise, MQTT 5.0 §3.8.3.1), so a birth message that comes
+		// a moment after the SUBACK is still counted as retained.
+		subs = append(subs, paho.SubscribeOptions{Topic: tp, QoS: 1, RetainAsPublished: true})
 	}
-	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URL: url, ClientID: "retained-" + strconv.Itoa(testenv.FreePort(t)), KeepAlive: 5 * time.Second}, mqttconn.Options{
-		Log: zerolog.Nop(),
-		OnUp: func(cm *autopaho.ConnectionManager) {
-			_, _ = cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs})
-		},
+	_, stop := testClient(t, mqttconn.Config{URL: url, ClientID: "retained-" + strconv.Itoa(testenv.FreePort(t))}, mqttconn.Options{
+		OnUp: func(cm *autopaho.ConnectionManager) { _ = subscribe(cm, subs...) },
 		OnPublish: func(p *paho.Publish) {
 			if p.Retain {
 				mu.Lock()
@@ -193,14 +211,7 @@ func retainedOn(t *testing.T, url string, topics ...string) map[string]string {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer dcancel()
-		_ = cm.Disconnect(dctx)
-	}()
+	defer stop()
 	// Retained messages arrive right after the SUBACK; give them a moment.
 	start := time.Now()
 	deadline := start.Add(15 * time.Second)
@@ -246,66 +257,8 @@ func TestFailoverMosquittoKilled(t *testing.T) {
 
 func testFailover(t *testing.T, bp brokerPair, kind string) {
 	urls := []string{bp.url(0), bp.url(1)}
-	var cfg agent.Config
-	servo := agentOnBroker(t, func(c *agent.Config) {
-		c.MQTT.URLs = urls
-		c.HealthInterval = 500 * time.Millisecond
-		cfg = *c
-	})
-	var goalWrites atomic.Int64
-	servo.OnWrite(func(addr uint16, data []byte, _ time.Time) {
-		if addr == xseries.GoalPosition.Addr {
-			goalWrites.Add(1)
-		}
-	})
-	topics := cfg.Topics()
-	ha := "homeassistant/+/" + cfg.Device + "/+/config"
-	retainedTopics := []string{topics.Availability(), topics.Info(), topics.State(), topics.Health()}
-	cl := newFailoverClient(t, urls)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	ping := func(timeout time.Duration, id string) (*contract.Reply, string, error) {
-		rctx, rcancel := context.WithTimeout(ctx, timeout)
-		defer rcancel()
-		return cl.request(rctx, topics, contract.GetPosition, id, `{"id":"`+id+`"}`)
-	}
-	testenv.Eventually(t, 15*time.Second, "the agent to answer on the first broker", func() bool {
-		r, _, err := ping(time.Second, fmt.Sprintf("warm-%d", time.Now().UnixNano()))
-		return err == nil && r.Status == contract.StatusOK
-	})
-
-	// The load: a get_position every 20 ms, each with a fresh id.
-	type result struct {
-		sent, got time.Time
-		broker    string
-		ok        bool
-	}
-	var mu sync.Mutex
-	var results []result
-	var seq atomic.Int64
-	var wg sync.WaitGroup
-	loadDone := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-loadDone:
-				return
-			case <-tick.C:
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sent := time.Now()
-				r, b, err := ping(2*time.Second, fmt.Sprintf("load-%d", seq.Add(1)))
-				mu.Lock()
-				results = append(results, result{sent: sent, got: time.Now(), broker: b, ok: err == nil && r.Status == contract.StatusOK})
-				mu.Unlock()
-			}()
-		}
-	}()
+	rig := newFailoverRig(t, urls, urls, 5*time.Second, 0)
+	load := startLoad(rig.ping)
 
 	const reps = 6
 	var times []time.Duration
@@ -314,35 +267,18 @@ func testFailover(t *testing.T, bp brokerPair, kind string) {
 		other := 1 - active
 		// A move in flight when the broker dies.
 		moveID := fmt.Sprintf("move-%s-%d", kind, rep)
-		angle := 60 + 40*rep
-		moveBody := fmt.Sprintf(`{"id":"%s","angle":%d,"precise":false}`, moveID, angle)
-		before := goalWrites.Load()
-		moveReply := make(chan *contract.Reply, 1)
-		go func() {
-			mctx, mcancel := context.WithTimeout(ctx, 20*time.Second)
-			defer mcancel()
-			r, _, _ := cl.request(mctx, topics, contract.MoveToAngle, moveID, moveBody)
-			moveReply <- r
-		}()
-		testenv.Eventually(t, 10*time.Second, "the move to write its goal", func() bool { return goalWrites.Load() > before })
-		afterFirst := goalWrites.Load()
+		moveBody, moveReply, afterFirst := rig.startMove(t, moveID, 60+40*rep)
 
 		stopped := time.Now()
 		bp.stop(active)
 		var failover time.Duration
 		testenv.Eventually(t, 30*time.Second, "a good reply through the other broker", func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, r := range results {
-				if r.ok && r.sent.After(stopped) {
-					if r.broker != mqttconn.Redact(bp.url(other)) {
-						t.Fatalf("rep %d: a reply after the stop came through %q, want %s", rep, r.broker, bp.url(other))
-					}
-					failover = r.got.Sub(stopped)
-					return true
-				}
+			r, ok := load.firstGoodAfter(stopped)
+			if ok && r.broker != mqttconn.Redact(bp.url(other)) {
+				t.Fatalf("rep %d: a reply after the stop came through %q, want %s", rep, r.broker, bp.url(other))
 			}
-			return false
+			failover = r.got.Sub(stopped)
+			return ok
 		})
 		times = append(times, failover)
 		t.Logf("%s rep %d: broker %s stopped, first good reply through %s after %s", kind, rep, bp.url(active), bp.url(other), failover.Round(time.Millisecond))
@@ -351,41 +287,16 @@ func testFailover(t *testing.T, bp brokerPair, kind string) {
 		// left it): send the same id again, as the bridge does after a
 		// reconnect. The agent answers from its dedupe memory or joins the
 		// running move; it never writes that goal again.
-		var r *contract.Reply
-		testenv.Eventually(t, 30*time.Second, "the re-sent move to be answered", func() bool {
-			select {
-			case r = <-moveReply:
-				if r != nil {
-					return true
-				}
-			default:
-			}
-			mctx, mcancel := context.WithTimeout(ctx, 15*time.Second)
-			defer mcancel()
-			var err error
-			r, _, err = cl.request(mctx, topics, contract.MoveToAngle, moveID, moveBody)
-			return err == nil
-		})
+		r := rig.cl.resend(t, rig.ctx, rig.topics, contract.MoveToAngle, moveID, moveBody, moveReply)
 		if r.Status != contract.StatusOK {
 			t.Fatalf("rep %d: move %s: %+v", rep, moveID, r)
 		}
-		if got := goalWrites.Load(); got != afterFirst {
+		if got := rig.goalWrites.Load(); got != afterFirst {
 			t.Fatalf("rep %d: move %s wrote the goal again after the failover: %d goal writes, %d before", rep, moveID, got, afterFirst)
 		}
 
 		// The new broker holds everything retained, on its own.
-		ret := retainedOn(t, bp.url(other), append(retainedTopics, ha)...)
-		if ret[topics.Availability()] != contract.Online {
-			t.Fatalf("rep %d: availability on %s: %q", rep, bp.url(other), ret[topics.Availability()])
-		}
-		for _, tp := range retainedTopics[1:] {
-			if ret[tp] == "" {
-				t.Fatalf("rep %d: no retained %s on %s (got %v)", rep, tp, bp.url(other), keys(ret))
-			}
-		}
-		if len(ret) <= len(retainedTopics) {
-			t.Fatalf("rep %d: no retained Home Assistant discovery on %s (got %v)", rep, bp.url(other), keys(ret))
-		}
+		wantRetainedOn(t, bp.url(other), rig.cfg, fmt.Sprintf("rep %d", rep))
 
 		// Bring the dead broker back (empty: the embedded one keeps nothing,
 		// the killed mosquitto saved nothing) for the next repetition, in
@@ -393,16 +304,7 @@ func testFailover(t *testing.T, bp brokerPair, kind string) {
 		bp.start(active)
 		active = other
 	}
-	close(loadDone)
-	wg.Wait()
-	mu.Lock()
-	n, good := len(results), 0
-	for _, r := range results {
-		if r.ok {
-			good++
-		}
-	}
-	mu.Unlock()
+	n, good := load.stop()
 	sorted := append([]time.Duration(nil), times...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
 	p50, worst := sorted[len(sorted)/2], sorted[len(sorted)-1]
@@ -430,4 +332,189 @@ func keys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// failoverRig is an agent with the simulated servo on a pty, counting its
+// Goal Position writes, and a client that fails over as it does.
+type failoverRig struct {
+	cfg        agent.Config
+	topics     contract.Topics
+	cl         *failoverClient
+	goalWrites atomic.Int64
+	ctx        context.Context // ends with the test
+}
+
+// newFailoverRig starts the agent on agentURLs and the client on
+// clientURLs, both with keepAlive and connectTimeout (0: the default), and
+// waits for the agent to answer on the first broker.
+func newFailoverRig(t *testing.T, agentURLs, clientURLs []string, keepAlive, connectTimeout time.Duration) *failoverRig {
+	t.Helper()
+	rig := &failoverRig{}
+	servo := agentOnBroker(t, func(c *agent.Config) {
+		c.MQTT.URLs = agentURLs
+		c.MQTT.KeepAlive = keepAlive
+		if connectTimeout != 0 {
+			c.MQTT.ConnectTimeout = connectTimeout
+		}
+		c.HealthInterval = 500 * time.Millisecond
+		rig.cfg = *c
+	})
+	servo.OnWrite(func(addr uint16, data []byte, _ time.Time) {
+		if addr == xseries.GoalPosition.Addr {
+			rig.goalWrites.Add(1)
+		}
+	})
+	rig.topics = rig.cfg.Topics()
+	rig.cl = newFailoverClient(t, clientURLs, keepAlive, connectTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	rig.ctx = ctx
+	testenv.Eventually(t, 15*time.Second, "the agent to answer on the first broker", func() bool {
+		r, _, err := rig.ping(time.Second, fmt.Sprintf("warm-%d", time.Now().UnixNano()))
+		return err == nil && r.Status == contract.StatusOK
+	})
+	return rig
+}
+
+// ping is one get_position with id, answered within timeout.
+func (rig *failoverRig) ping(timeout time.Duration, id string) (*contract.Reply, string, error) {
+	rctx, rcancel := context.WithTimeout(rig.ctx, timeout)
+	defer rcancel()
+	return rig.cl.request(rctx, rig.topics, contract.GetPosition, id, `{"id":"`+id+`"}`)
+}
+
+// startMove sends a plain move to angle with id and returns once its goal
+// is written: its body, the channel its first reply (or nil) comes on, and
+// the Goal Position writes so far.
+func (rig *failoverRig) startMove(t *testing.T, id string, angle int) (body string, reply <-chan *contract.Reply, goals int64) {
+	t.Helper()
+	body = fmt.Sprintf(`{"id":"%s","angle":%d,"precise":false}`, id, angle)
+	before := rig.goalWrites.Load()
+	ch := make(chan *contract.Reply, 1)
+	go func() {
+		mctx, mcancel := context.WithTimeout(rig.ctx, 20*time.Second)
+		defer mcancel()
+		r, _, _ := rig.cl.request(mctx, rig.topics, contract.MoveToAngle, id, body)
+		ch <- r
+	}()
+	testenv.Eventually(t, 10*time.Second, "move "+id+" to write its goal", func() bool { return rig.goalWrites.Load() > before })
+	return body, ch, rig.goalWrites.Load()
+}
+
+// resend sends cmd with id again until it is answered, as the bridge does
+// after a reconnect, unless the reply to the first send (pending) comes
+// first. The agent answers from its dedupe memory or joins the running
+// command; it never runs the id twice.
+func (c *failoverClient) resend(t *testing.T, ctx context.Context, topics contract.Topics, cmd, id, body string, pending <-chan *contract.Reply) *contract.Reply {
+	t.Helper()
+	var r *contract.Reply
+	testenv.Eventually(t, 30*time.Second, "the re-sent "+cmd+" "+id+" to be answered", func() bool {
+		select {
+		case r = <-pending:
+			if r != nil {
+				return true
+			}
+		default:
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+		defer rcancel()
+		var err error
+		r, _, err = c.request(rctx, topics, cmd, id, body)
+		return err == nil
+	})
+	return r
+}
+
+// wantRetainedOn checks that the broker at url holds, on its own, the
+// agent's retained availability (online), info, state, health and Home
+// Assistant discovery: what the agent republishes on every connection.
+func wantRetainedOn(t *testing.T, url string, cfg agent.Config, what string) {
+	t.Helper()
+	topics := cfg.Topics()
+	retainedTopics := []string{topics.Availability(), topics.Info(), topics.State(), topics.Health()}
+	ha := "homeassistant/+/" + cfg.Device + "/+/config"
+	ret := retainedOn(t, url, append(retainedTopics, ha)...)
+	if ret[topics.Availability()] != contract.Online {
+		t.Fatalf("%s: availability on %s: %q", what, url, ret[topics.Availability()])
+	}
+	for _, tp := range retainedTopics[1:] {
+		if ret[tp] == "" {
+			t.Fatalf("%s: no retained %s on %s (got %v)", what, tp, url, keys(ret))
+		}
+	}
+	if len(ret) <= len(retainedTopics) {
+		t.Fatalf("%s: no retained Home Assistant discovery on %s (got %v)", what, url, keys(ret))
+	}
+}
+
+// loadResult is one get_position of the background load.
+type loadResult struct {
+	sent, got time.Time
+	broker    string // the client's broker when the reply came
+	ok        bool
+}
+
+// getPositionLoad is the failover tests' background load: a get_position
+// every 20 ms, each with a fresh id and its own 2 s deadline.
+type getPositionLoad struct {
+	mu      sync.Mutex
+	results []loadResult
+	wg      sync.WaitGroup
+	done    chan struct{} // closed by stop
+	ticking chan struct{} // closed when the ticker has stopped adding to wg
+}
+
+func startLoad(ping func(timeout time.Duration, id string) (*contract.Reply, string, error)) *getPositionLoad {
+	l := &getPositionLoad{done: make(chan struct{}), ticking: make(chan struct{})}
+	var seq atomic.Int64
+	go func() {
+		defer close(l.ticking)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.done:
+				return
+			case <-tick.C:
+			}
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				sent := time.Now()
+				r, b, err := ping(2*time.Second, fmt.Sprintf("load-%d", seq.Add(1)))
+				l.mu.Lock()
+				l.results = append(l.results, loadResult{sent: sent, got: time.Now(), broker: b, ok: err == nil && r.Status == contract.StatusOK})
+				l.mu.Unlock()
+			}()
+		}
+	}()
+	return l
+}
+
+// firstGoodAfter is the first answered get_position sent after t0, in the
+// order the answers came.
+func (l *getPositionLoad) firstGoodAfter(t0 time.Time) (loadResult, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.results {
+		if r.ok && r.sent.After(t0) {
+			return r, true
+		}
+	}
+	return loadResult{}, false
+}
+
+// stop ends the load and counts the get_position sent and answered.
+func (l *getPositionLoad) stop() (n, good int) {
+	close(l.done)
+	<-l.ticking // no wg.Add may race the Wait (sync.WaitGroup)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.results {
+		if r.ok {
+			good++
+		}
+	}
+	return len(l.results), good
 }

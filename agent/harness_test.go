@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
@@ -18,6 +19,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/testenv"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // env is one agent on a real broker, with the simulated servo on a real
@@ -29,8 +31,7 @@ type env struct {
 	servo   *sim.Servo
 	pty     *sim.PTY
 	cfg     agent.Config
-	cancel  context.CancelFunc
-	done    chan error
+	halt    func() // stops the running agent; nil when none runs
 	mosq    *testenv.Mosquitto
 	lastErr error
 }
@@ -41,47 +42,25 @@ type opts struct {
 	mut       func(*agent.Config)
 }
 
+// startEmbedded runs the embedded broker with anonymous access on a free
+// loopback port until the test ends.
 func startEmbedded(t *testing.T) string {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.Listeners.TCP.Address = "127.0.0.1:0"
-	return startBroker(t, cfg).TCPAddr()
+	return brokertest.Start(t, brokertest.Anonymous()).TCPAddr()
 }
 
-// startBroker runs an embedded broker with cfg until the test ends; its
-// log goes to the test log.
-func startBroker(t *testing.T, cfg broker.Config) *broker.Broker {
-	t.Helper()
-	// The broker logs into a buffer shown only when the test failed: mochi's
-	// event loop logs after Close returns, and writing to t after the test
-	// ended is a data race in the testing package.
-	logs := &testenv.LockedBuffer{}
-	b, err := broker.New(cfg, zerolog.New(logs).With().Str("part", "broker").Logger().Level(zerolog.DebugLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = b.Close()
-		if t.Failed() {
-			t.Logf("broker log:\n%s", logs.String())
-		}
-	})
-	return b
-}
-
-// agentOnBroker runs an agent with the simulated servo on a pty until the
-// test ends; mut points it at the test's broker (URL, credentials, CA).
-func agentOnBroker(t *testing.T, mut func(*agent.Config)) *sim.Servo {
+// simAgentConfig is an agent's config (agent.Defaults) with the simulated
+// servo, configured by sc, on a real pseudo-terminal opened through
+// go.bug.st/serial, and a journal in a temp dir; both last until the test
+// ends. The caller points it at its broker.
+func simAgentConfig(t *testing.T, sc sim.Config) (agent.Config, *sim.Servo, *sim.PTY) {
 	t.Helper()
 	if _, err := os.Stat("/dev/ptmx"); err != nil {
 		t.Skip("no /dev/ptmx")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	servo := sim.New(sim.Config{})
+	servo := sim.New(sc)
 	link := filepath.Join(t.TempDir(), "servo")
 	p, err := sim.ListenPTY(ctx, servo, link)
 	if err != nil {
@@ -89,18 +68,47 @@ func agentOnBroker(t *testing.T, mut func(*agent.Config)) *sim.Servo {
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	cfg := agent.Defaults()
-	cfg.JournalFile = filepath.Join(t.TempDir(), "journal.db")
+	cfg.JournalFile = filepath.Join(t.TempDir(), "journal.db") // kept across restarts of this agent
 	cfg.Resort.Device, cfg.Resort.DefaultSpeed, cfg.Resort.LatencyMS = link, 300, 2
 	cfg.Resort.PulseDuration, cfg.Resort.PulseRest = 0.15, 0.05
-	mut(&cfg)
-	a, err := agent.New(cfg, zerolog.New(zerolog.NewTestWriter(t)), agent.Options{})
+	return cfg, servo, p
+}
+
+// runAgent runs an agent with cfg, logging to log, until the test ends or
+// stop is called (stop waits up to 10 s and may be called again).
+func runAgent(t *testing.T, cfg agent.Config, log zerolog.Logger) (stop func()) {
+	t.Helper()
+	a, err := agent.New(cfg, log, agent.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	actx, acancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(actx) }()
-	t.Cleanup(func() { acancel(); <-done })
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("agent did not stop within 10 s")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// agentOnBroker runs an agent with the simulated servo on a pty until the
+// test ends; mut points it at the test's broker (URL, credentials, CA).
+func agentOnBroker(t *testing.T, mut func(*agent.Config)) *sim.Servo {
+	t.Helper()
+	cfg, servo, _ := simAgentConfig(t, sim.Config{})
+	mut(&cfg)
+	runAgent(t, cfg, zerolog.New(zerolog.NewTestWriter(t)))
 	return servo
 }
 
@@ -123,23 +131,9 @@ func newEnv(t *testing.T, o opts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	e.servo = sim.New(o.sim)
-	link := filepath.Join(t.TempDir(), "servo")
-	e.pty, err = sim.ListenPTY(ctx, e.servo, link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.pty.Close() })
-
-	cfg := agent.Defaults()
-	cfg.JournalFile = filepath.Join(t.TempDir(), "journal.db") // kept across restarts of this agent
+	var cfg agent.Config
+	cfg, e.servo, e.pty = simAgentConfig(t, o.sim)
 	cfg.MQTT.URL = "mqtt://" + addr
-	cfg.Resort.Device = link
-	cfg.Resort.DefaultSpeed = 300
-	cfg.Resort.PulseDuration, cfg.Resort.PulseRest = 0.15, 0.05
-	cfg.Resort.LatencyMS = 2
 	cfg.Resort.RebootWait = 0.35
 	cfg.HealthInterval = 500 * time.Millisecond
 	cfg.ReconnectInterval = 100 * time.Millisecond
@@ -154,28 +148,15 @@ func newEnv(t *testing.T, o opts) *env {
 
 func (e *env) start() {
 	e.t.Helper()
-	a, err := agent.New(e.cfg, zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.InfoLevel), agent.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan error, 1)
-	go func() { e.done <- a.Run(ctx) }()
-	e.t.Cleanup(e.stop)
+	e.halt = runAgent(e.t, e.cfg, zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.InfoLevel))
 	e.waitRetained("availability", func(s string) bool { return s == "online" })
 }
 
 func (e *env) stop() {
-	if e.cancel == nil {
-		return
+	if e.halt != nil {
+		e.halt()
+		e.halt = nil
 	}
-	e.cancel()
-	select {
-	case <-e.done:
-	case <-time.After(10 * time.Second):
-		e.t.Error("agent did not stop within 10 s")
-	}
-	e.cancel = nil
 }
 
 func (e *env) base() string { return e.cfg.Topics().Base }
@@ -288,3 +269,75 @@ func decodeState(t *testing.T, s string) state {
 }
 
 func goalWrites(s *sim.Servo) int { return s.WriteCount(xseries.GoalPosition.Addr) }
+
+// mqttUsers is an embedded broker with users and roles (usersBroker),
+// reached with the mosquitto clients as one of them.
+type mqttUsers struct{ host, port string }
+
+// usersBroker runs the embedded broker with users and no anonymous access,
+// as configs/broker-production.yaml; every password is <user>-pw (hashed
+// at bcrypt's lowest cost, so the suite stays fast).
+func usersBroker(t *testing.T, users map[string]broker.UserConfig) mqttUsers {
+	t.Helper()
+	bcfg := brokertest.Anonymous()
+	bcfg.Anonymous = broker.AnonymousConfig{}
+	bcfg.Users = map[string]broker.UserConfig{}
+	for name, u := range users {
+		h, err := bcrypt.GenerateFromPassword([]byte(name+"-pw"), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.PasswordHash = string(h)
+		bcfg.Users[name] = u
+	}
+	b := brokertest.Start(t, bcfg)
+	host, port, _ := strings.Cut(b.TCPAddr(), ":")
+	return mqttUsers{host, port}
+}
+
+// url is the broker's mqtt:// URL.
+func (m mqttUsers) url() string { return "mqtt://" + m.host + ":" + m.port }
+
+// as are the mosquitto client arguments to connect as user, with MQTT 5.
+func (m mqttUsers) as(user string) []string {
+	return []string{"-h", m.host, "-p", m.port, "-u", user, "-P", user + "-pw", "-V", "mqttv5"}
+}
+
+// rr sends cmd as user to tp's device with mosquitto_rr and returns the
+// reply from the user's private response topic (payload "" sends none).
+func (m mqttUsers) rr(t *testing.T, tp contract.Topics, user, cmd, payload string) reply {
+	t.Helper()
+	args := append(m.as(user), "-q", "1", "-t", tp.Command(cmd), "-e", contract.ResponseTopic(tp.Prefix, user, tp.Device+"/rr"), "-W", "15")
+	if payload == "" {
+		args = append(args, "-n")
+	} else {
+		args = append(args, "-m", payload)
+	}
+	out, err := testenv.Run(t, 20*time.Second, "mosquitto_rr", args...)
+	if err != nil {
+		t.Fatalf("%s %s as %s: %v %q", cmd, payload, user, err, out)
+	}
+	return parseLine(t, "x "+strings.TrimSpace(out))
+}
+
+// retainedAs reads topic's retained message as user ("" when none came
+// within 2 s).
+func (m mqttUsers) retainedAs(t *testing.T, user, topic string) string {
+	t.Helper()
+	out, _ := testenv.Run(t, 5*time.Second, "mosquitto_sub", append(m.as(user), "-t", topic, "-C", "1", "-W", "2")...)
+	return strings.TrimSpace(out)
+}
+
+// pubLines publishes each line as one QoS 1 message on topic, as user, in
+// one mosquitto_pub session (-l: a message per line of stdin) [MOSQ].
+func (m mqttUsers) pubLines(t *testing.T, user, topic string, lines []string) {
+	t.Helper()
+	burst := filepath.Join(t.TempDir(), "burst")
+	if err := os.WriteFile(burst, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-c", `mosquitto_pub "$@" < "$0"`, burst}, append(m.as(user), "-q", "1", "-t", topic, "-l")...)
+	if out, err := testenv.RunCombined(t, 30*time.Second, "sh", args...); err != nil {
+		t.Fatalf("%d messages on %s as %s: %v %s", len(lines), topic, user, err, out)
+	}
+}

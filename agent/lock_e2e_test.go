@@ -1,17 +1,12 @@
 package agent_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
@@ -24,85 +19,35 @@ import (
 // lockBroker is the embedded broker with one agent user per device
 // (pi-<device>), two operators (alice, bob), a viewer (vic) and an admin
 // (root); every password is <user>-pw.
-func lockBroker(t *testing.T, devices ...string) (host, port string) {
+func lockBroker(t *testing.T, devices ...string) mqttUsers {
 	t.Helper()
-	hash := func(pw string) string {
-		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(h)
-	}
-	bcfg := broker.DefaultConfig()
-	bcfg.Listeners.TCP.Address = "127.0.0.1:0"
-	bcfg.Anonymous = broker.AnonymousConfig{}
-	bcfg.Users = map[string]broker.UserConfig{
-		"alice": {Role: broker.RoleOperator, PasswordHash: hash("alice-pw")},
-		"bob":   {Role: broker.RoleOperator, PasswordHash: hash("bob-pw")},
-		"vic":   {Role: broker.RoleViewer, PasswordHash: hash("vic-pw")},
-		"root":  {Role: broker.RoleAdmin, PasswordHash: hash("root-pw")},
+	users := map[string]broker.UserConfig{
+		"alice": {Role: broker.RoleOperator},
+		"bob":   {Role: broker.RoleOperator},
+		"vic":   {Role: broker.RoleViewer},
+		"root":  {Role: broker.RoleAdmin},
 	}
 	for _, d := range devices {
-		bcfg.Users["pi-"+d] = broker.UserConfig{Role: broker.RoleAgent, Devices: []string{d}, PasswordHash: hash("pi-" + d + "-pw")}
+		users["pi-"+d] = broker.UserConfig{Role: broker.RoleAgent, Devices: []string{d}}
 	}
-	b := startBroker(t, bcfg)
-	host, port, _ = strings.Cut(b.TCPAddr(), ":")
-	return host, port
+	return usersBroker(t, users)
 }
 
 // lockAgentConfig is device's agent as user pi-<device>, with its servo
 // simulated on a pty.
-func lockAgentConfig(t *testing.T, host, port, device string) (agent.Config, *sim.Servo) {
+func lockAgentConfig(t *testing.T, m mqttUsers, device string) (agent.Config, *sim.Servo) {
 	t.Helper()
-	if _, err := os.Stat("/dev/ptmx"); err != nil {
-		t.Skip("no /dev/ptmx")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	servo := sim.New(sim.Config{InitialPosition: xseries.Degrees(10)})
-	link := filepath.Join(t.TempDir(), "servo")
-	p, err := sim.ListenPTY(ctx, servo, link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	cfg := agent.Defaults()
+	cfg, servo, _ := simAgentConfig(t, simAt(10))
 	cfg.Device = device
-	cfg.JournalFile = filepath.Join(t.TempDir(), "journal.db")
-	cfg.MQTT.URL, cfg.MQTT.Username, cfg.MQTT.Password = "mqtt://"+host+":"+port, "pi-"+device, "pi-"+device+"-pw"
-	cfg.Resort.Device, cfg.Resort.DefaultSpeed, cfg.Resort.LatencyMS = link, 300, 2
-	cfg.Resort.PulseDuration, cfg.Resort.PulseRest = 0.15, 0.05
+	cfg.MQTT.URL, cfg.MQTT.Username, cfg.MQTT.Password = m.url(), "pi-"+device, "pi-"+device+"-pw"
 	cfg.HomeAssistant.Enabled = false
 	return cfg, servo
 }
 
-type mqttUsers struct{ host, port string }
-
-func (m mqttUsers) as(user string) []string {
-	return []string{"-h", m.host, "-p", m.port, "-u", user, "-P", user + "-pw", "-V", "mqttv5"}
-}
-
-// rr sends cmd as user to tp's device and returns the reply from its
-// private response topic.
-func (m mqttUsers) rr(t *testing.T, tp contract.Topics, user, cmd, payload string) reply {
-	t.Helper()
-	args := append(m.as(user), "-q", "1", "-t", tp.Command(cmd), "-e", contract.ResponseTopic(tp.Prefix, user, tp.Device+"/rr"), "-W", "15")
-	if payload == "" {
-		args = append(args, "-n")
-	} else {
-		args = append(args, "-m", payload)
-	}
-	out, err := testenv.Run(t, 20*time.Second, "mosquitto_rr", args...)
-	if err != nil {
-		t.Fatalf("%s %s as %s: %v %q", cmd, payload, user, err, out)
-	}
-	return parseLine(t, "x "+strings.TrimSpace(out))
-}
-
+// retained reads topic's retained message as the admin.
 func (m mqttUsers) retained(t *testing.T, topic string) string {
 	t.Helper()
-	out, _ := testenv.Run(t, 5*time.Second, "mosquitto_sub", append(m.as("root"), "-t", topic, "-C", "1", "-W", "2")...)
-	return strings.TrimSpace(out)
+	return m.retainedAs(t, "root", topic)
 }
 
 // lockedState is the lock part of state.
@@ -146,9 +91,8 @@ func wantOK(t *testing.T, what string, r reply) {
 // an agent restart, and only an admin may force it open.
 func TestLockE2E(t *testing.T) {
 	testenv.NeedBinary(t, "mosquitto_rr")
-	host, port := lockBroker(t, "resort-1")
-	m := mqttUsers{host, port}
-	cfg, servo := lockAgentConfig(t, host, port, "resort-1")
+	m := lockBroker(t, "resort-1")
+	cfg, servo := lockAgentConfig(t, m, "resort-1")
 	tp := cfg.Topics()
 	logs := &testenv.LockedBuffer{}
 	stop := auditAgent(t, cfg, logs)
@@ -229,16 +173,9 @@ func TestLockE2E(t *testing.T) {
 	for i := range lines {
 		lines[i] = fmt.Sprintf(`{"angle":%d,"id":"burst-%d"}`, 100+i%50, i)
 	}
-	burst := filepath.Join(t.TempDir(), "burst")
-	if err := os.WriteFile(burst, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	replies := testenv.StartSub(t, append(m.as("bob"), "-q", "1", "-t", tp.Reply(contract.MoveToAngle))...)
 	start := time.Now()
-	shArgs := append([]string{"-c", "mosquitto_pub \"$@\" < " + burst, "sh"}, m.as("bob")...)
-	if out, err := testenv.RunCombined(t, 30*time.Second, "sh", append(shArgs, "-q", "1", "-t", tp.Command(contract.MoveToAngle), "-l")...); err != nil {
-		t.Fatalf("burst: %v %s", err, out)
-	}
+	m.pubLines(t, "bob", tp.Command(contract.MoveToAngle), lines)
 	testenv.Eventually(t, 30*time.Second, "200 replies to the burst", func() bool {
 		if n := len(replies.Lines()); n < 200 {
 			t.Logf("%d replies so far", n)
@@ -428,12 +365,11 @@ func TestLockAndFleetOnMosquitto(t *testing.T) {
 func TestFleetCommandsE2E(t *testing.T) {
 	testenv.NeedBinary(t, "mosquitto_rr")
 	devices := []string{"resort-1", "resort-2", "resort-3"}
-	host, port := lockBroker(t, devices...)
-	m := mqttUsers{host, port}
+	m := lockBroker(t, devices...)
 	servos := map[string]*sim.Servo{}
 	tps := map[string]contract.Topics{}
 	for _, d := range devices {
-		cfg, servo := lockAgentConfig(t, host, port, d)
+		cfg, servo := lockAgentConfig(t, m, d)
 		auditAgent(t, cfg, &testenv.LockedBuffer{})
 		servos[d], tps[d] = servo, cfg.Topics()
 	}

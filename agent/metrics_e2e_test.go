@@ -3,7 +3,6 @@ package agent_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -17,17 +16,6 @@ import (
 	"github.com/plate-resort/plate-resort/internal/simcontrol"
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // sample reads one sample from a Prometheus text exposition; ok is false
 // when the series is absent.
@@ -50,12 +38,12 @@ func TestAgentMetricsAndReadiness(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	e := newEnv(t, opts{mut: func(c *agent.Config) { c.HTTP = ops.Config{Address: addr, Metrics: true} }})
 	base := "http://" + addr
-	testenv.Eventually(t, 10*time.Second, "/ready 200", func() bool { c, _ := httpGet(t, base+"/ready"); return c == 200 })
-	if c, body := httpGet(t, base+"/health"); c != 200 || !strings.Contains(body, `"health_loop":"ok"`) {
+	testenv.Eventually(t, 10*time.Second, "/ready 200", func() bool { c, _ := testenv.HTTPGet(t, base+"/ready"); return c == 200 })
+	if c, body := testenv.HTTPGet(t, base+"/health"); c != 200 || !strings.Contains(body, `"health_loop":"ok"`) {
 		t.Fatalf("/health %d %s", c, body)
 	}
 
-	_, before := httpGet(t, base+"/metrics")
+	_, before := testenv.HTTPGet(t, base+"/metrics")
 	if v, ok := sample(before, `plate_resort_agent_commands_total{command="activate_hotel",outcome="ok"}`); ok && v != 0 {
 		t.Fatalf("activate_hotel counted %v before any move", v)
 	}
@@ -74,7 +62,7 @@ func TestAgentMetricsAndReadiness(t *testing.T) {
 
 	var after string
 	testenv.Eventually(t, 5*time.Second, "servo temperature in /metrics", func() bool {
-		_, after = httpGet(t, base+"/metrics")
+		_, after = testenv.HTTPGet(t, base+"/metrics")
 		_, ok := sample(after, "plate_resort_servo_temperature_celsius")
 		return ok
 	})
@@ -123,17 +111,17 @@ func TestAgentMetricsAndReadiness(t *testing.T) {
 	post("/fault/unplug")
 	var rep ops.Report
 	testenv.Eventually(t, 10*time.Second, "/ready 503 after the unplug", func() bool {
-		c, body := httpGet(t, base+"/ready")
+		c, body := testenv.HTTPGet(t, base+"/ready")
 		_ = json.Unmarshal([]byte(body), &rep)
 		return c == 503
 	})
 	if len(rep.Failing) != 1 || rep.Failing[0] != "serial" || !strings.Contains(rep.Checks["serial"], "serial link down") || rep.Checks["mqtt"] != "ok" {
 		t.Fatalf("/ready while unplugged: %+v", rep)
 	}
-	if c, body := httpGet(t, base+"/health"); c != 200 {
+	if c, body := testenv.HTTPGet(t, base+"/health"); c != 200 {
 		t.Fatalf("liveness must not fail for a missing adapter (a restart does not bring it back): %d %s", c, body)
 	}
-	_, m := httpGet(t, base+"/metrics")
+	_, m := testenv.HTTPGet(t, base+"/metrics")
 	if v, _ := sample(m, "plate_resort_agent_serial_connected"); v != 0 {
 		t.Errorf("serial_connected %v while unplugged", v)
 	}
@@ -141,5 +129,5 @@ func TestAgentMetricsAndReadiness(t *testing.T) {
 		t.Error("servo temperature still reported while the link is down")
 	}
 	post("/fault/replug")
-	testenv.Eventually(t, 20*time.Second, "/ready 200 after the replug", func() bool { c, _ := httpGet(t, base+"/ready"); return c == 200 })
+	testenv.Eventually(t, 20*time.Second, "/ready 200 after the replug", func() bool { c, _ := testenv.HTTPGet(t, base+"/ready"); return c == 200 })
 }

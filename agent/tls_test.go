@@ -8,6 +8,7 @@ import (
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/internal/testenv"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // The agent over TLS (tls:// URL with ca_file) to the broker's TLS
@@ -19,7 +20,7 @@ func TestAgentOverTLS(t *testing.T) {
 	bcfg := broker.DefaultConfig()
 	bcfg.Listeners.TCP.Address = ""
 	bcfg.Listeners.TLS = broker.TLSConfig{Address: "127.0.0.1:0", CertFile: cert, KeyFile: key}
-	b := startBroker(t, bcfg)
+	b := brokertest.Start(t, bcfg)
 	agentOnBroker(t, func(cfg *agent.Config) { cfg.MQTT.URL, cfg.MQTT.CAFile = "tls://"+b.TLSAddr(), ca })
 	host, port, _ := strings.Cut(b.TLSAddr(), ":")
 	deadline := time.Now().Add(15 * time.Second)

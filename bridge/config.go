@@ -148,7 +148,7 @@ func Defaults() Config {
 		Prefect:    PrefectConfig{APIURL: pc.APIURL, APIKey: pc.APIKey, AuthString: pc.AuthString},
 		WorkPool:   DefaultWorkPool,
 		WorkerName: defaultWorkerName(host),
-		MQTT:       mqttconn.Config{URL: mqttconn.DefaultURL, KeepAlive: 30 * time.Second},
+		MQTT:       mqttconn.Config{URL: mqttconn.DefaultURL, KeepAlive: 30 * time.Second, ConnectTimeout: mqttconn.DefaultConnectTimeout},
 		Prefix:     contract.DefaultPrefix,
 		Devices:    []string{"resort-1"},
 		MaxDevices: DefaultMaxDevices,

@@ -152,14 +152,7 @@ func TestBridgeRestartMidMoveCompletes(t *testing.T) {
 	r := newRig(t, rigOptions{speed: 15}) // hotel C in several seconds
 	b, stop := r.startBridge(r.cfg)
 	ctx := ctxTimeout(t, 2*time.Minute)
-	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
-	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
-		t.Fatal("the move never started")
-	}
+	fr := r.runMoving(ctx, b, "C")
 	stop() // the bridge dies mid-move: no final state is reported
 	got, err := r.pc.ReadFlowRun(ctx, fr.ID)
 	if err != nil {
@@ -299,15 +292,9 @@ func waitFinal(t *testing.T, pc *prefect.Client, id string, d time.Duration) *pr
 // server (503) with an idempotency key so a retry cannot make a second run.
 func createRun(t *testing.T, pc *prefect.Client, depID string, params map[string]any) *prefect.FlowRun {
 	t.Helper()
-	key := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
-	var err error
-	for i := 0; i < 10; i++ {
-		var fr *prefect.FlowRun
-		if fr, err = pc.CreateFlowRun(context.Background(), depID, prefect.FlowRunCreate{Parameters: params, IdempotencyKey: key}); err == nil {
-			return fr
-		}
-		time.Sleep(500 * time.Millisecond)
+	fr := createRunKey(t, pc, depID, params, fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()))
+	if fr.ID == "" {
+		t.FailNow()
 	}
-	t.Fatalf("create flow run: %v", err)
-	return nil
+	return fr
 }

@@ -5,12 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/plate-resort/plate-resort/bridge/prefect"
-	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/mqttconn"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // TestFailoverMidMoveCompletes: the bridge and the agent both have two
@@ -21,29 +19,13 @@ import (
 // Goal Position write.
 func TestFailoverMidMoveCompletes(t *testing.T) {
 	r := newRig(t, rigOptions{speed: 15, noAgent: true}) // hotel C in several seconds
-	bcfg := broker.DefaultConfig()
-	bcfg.Listeners.TCP.Address = "127.0.0.1:0"
-	second, err := broker.New(bcfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = second.Close() })
+	second := brokertest.Start(t, brokertest.Anonymous())
 	urls := []string{"mqtt://" + r.broker.TCPAddr(), "mqtt://" + second.TCPAddr()}
 	r.cfg.MQTT.URLs, r.acfg.MQTT.URLs = urls, urls
 	r.startAgent()
 	b, _ := r.startBridge(r.cfg)
 	ctx := ctxTimeout(t, 2*time.Minute)
-	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
-	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
-		t.Fatal("the move never started")
-	}
+	fr := r.runMoving(ctx, b, "C")
 	writes := r.servo.WriteCount(xseries.GoalPosition.Addr)
 	stopped := time.Now()
 	_ = r.broker.Close() // the active broker dies mid-move

@@ -159,14 +159,7 @@ func TestFleetDeviceOfflineMidRunCrashes(t *testing.T) {
 	r := newRig(t, rigOptions{speed: 15}) // hotel C takes about ten seconds
 	b, _ := r.startBridge(r.cfg)
 	ctx := ctxTimeout(t, 2*time.Minute)
-	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := createRun(t, r.pc, dep.ID, map[string]any{"hotel": "C"})
-	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
-		t.Fatal("the move never started")
-	}
+	fr := r.runMoving(ctx, b, "C")
 	// What the broker publishes as the agent's Last Will when its link
 	// drops (MQTT 5.0 §3.1.2.5): the retained offline.
 	began := time.Now()

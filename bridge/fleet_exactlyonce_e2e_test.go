@@ -288,8 +288,10 @@ func TestThreeBridgesTwentyDevicesEachRunOnce(t *testing.T) {
 
 // createRunKey creates a run with a fixed idempotency key, retrying a busy
 // server: a retry of a create that did land returns the same run
-// (docs/prefect.md §8), so no run is made twice.
+// (docs/prefect.md §8), so no run is made twice. On failure it reports an
+// error (t.Errorf: goroutines call it) and returns a run without an id.
 func createRunKey(t *testing.T, pc *prefect.Client, depID string, params map[string]any, key string) *prefect.FlowRun {
+	t.Helper()
 	var err error
 	for i := 0; i < 10; i++ {
 		var fr *prefect.FlowRun

@@ -19,6 +19,7 @@ import (
 	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/driver/bus"
 	"github.com/plate-resort/plate-resort/driver/sim"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // One Prefect server for the package (starting one costs seconds). Tests
@@ -57,16 +58,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if ps == nil {
 		ps = srv.Get(t)
 	}
-	bcfg := broker.DefaultConfig()
-	bcfg.Listeners.TCP.Address = "127.0.0.1:0"
-	b, err := broker.New(bcfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := brokertest.Start(t, brokertest.Anonymous())
 	r := &rig{t: t, prefect: ps, broker: b}
 	name := strings.ToLower(nameClean.ReplaceAllString(t.Name(), "-"))
 	if len(name) > 40 {
@@ -221,6 +213,21 @@ type pyOutcome struct {
 	Message string `json:"message"`
 	Result  any    `json:"result"`
 	Error   string `json:"error"`
+}
+
+// runMoving creates a run of activate-hotel/activate-hotel to hotel and
+// returns once resort-1 is moving for it.
+func (r *rig) runMoving(ctx context.Context, b *Bridge, hotel string) *prefect.FlowRun {
+	r.t.Helper()
+	dep, err := r.pc.ReadDeploymentByName(ctx, "activate-hotel", "activate-hotel")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	fr := createRun(r.t, r.pc, dep.ID, map[string]any{"hotel": hotel})
+	if _, ok := b.devs.await(ctx, "resort-1", func(s deviceStatus) bool { return busyWith(s.State, fr.ID) && s.State.Moving }); !ok {
+		r.t.Fatal("the move never started")
+	}
+	return fr
 }
 
 func testLogger(t *testing.T, name string) zerolog.Logger {

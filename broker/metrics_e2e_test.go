@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,17 +8,6 @@ import (
 
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
-
-func scrape(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 func value(t *testing.T, body, series string) float64 {
 	t.Helper()
@@ -46,7 +33,7 @@ func TestBrokerMetricsAndHealth(t *testing.T) {
 	b, _ := startBroker(t, cfg)
 	base := "http://" + b.HealthAddr()
 	for _, p := range []string{"/healthz", "/health", "/ready"} {
-		if code, body := scrape(t, base+p); code != 200 || !strings.Contains(body, `"status":"ok"`) {
+		if code, body := testenv.HTTPGet(t, base+p); code != 200 || !strings.Contains(body, `"status":"ok"`) {
 			t.Fatalf("%s: %d %s", p, code, body)
 		}
 	}
@@ -60,7 +47,7 @@ func TestBrokerMetricsAndHealth(t *testing.T) {
 	pub(append(creds("alice"), "-t", "plate-resort/resort-1/cmd/stop", "-n", "-r")...)
 	pub(append(creds("alice"), "-t", "plate-resort/resort-1/cmd/stop", "-n")...)
 
-	_, body := scrape(t, base+"/metrics")
+	_, body := testenv.HTTPGet(t, base+"/metrics")
 	for series, want := range map[string]float64{
 		`plate_resort_broker_logins_refused_total{reason="bad_credentials"}`: 2,
 		`plate_resort_broker_acl_denials_total{kind="publish"}`:              1,
@@ -87,7 +74,7 @@ func TestBrokerMetricsOffByDefault(t *testing.T) {
 	cfg.Listeners.TCP.Address = "127.0.0.1:0"
 	cfg.Listeners.Health.Address = "127.0.0.1:0"
 	b, _ := startBroker(t, cfg)
-	if code, _ := scrape(t, "http://"+b.HealthAddr()+"/metrics"); code != 404 {
+	if code, _ := testenv.HTTPGet(t, "http://"+b.HealthAddr()+"/metrics"); code != 404 {
 		t.Fatalf("/metrics without listeners.health.metrics: %d, want 404", code)
 	}
 	cfg.Listeners.Health = HealthConfig{Metrics: true}

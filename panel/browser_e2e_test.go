@@ -28,6 +28,7 @@ import (
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/driver/xseries"
 	"github.com/plate-resort/plate-resort/internal/testenv"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // hostile is a hotel name, a warning and a hotel in the state of a fake
@@ -85,8 +86,7 @@ func startStack(t *testing.T) *stack {
 	if _, err := os.Stat("/dev/ptmx"); err != nil {
 		t.Skip("no /dev/ptmx")
 	}
-	cfg := broker.DefaultConfig()
-	cfg.Listeners.TCP.Address = "127.0.0.1:0"
+	cfg := brokertest.Anonymous()
 	cfg.Listeners.WebSocket = broker.WebSocketConfig{Address: "127.0.0.1:0", Panel: true}
 	cfg.Anonymous.Enabled = false
 	cfg.Users = map[string]broker.UserConfig{
@@ -96,20 +96,7 @@ func startStack(t *testing.T) *stack {
 	for _, d := range devices {
 		cfg.Users["agent-"+d] = broker.UserConfig{Role: broker.RoleAgent, Devices: []string{d}, PasswordHash: hash(t, "agent-pass")}
 	}
-	blog := &testenv.LockedBuffer{}
-	b, err := broker.New(cfg, zerolog.New(blog).Level(zerolog.InfoLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = b.Close()
-		if t.Failed() {
-			t.Logf("broker log:\n%s", blog.String())
-		}
-	})
+	b := brokertest.Start(t, cfg)
 	s := &stack{b: b, url: "http://" + b.WebSocketAddr() + "/", logs: map[string]*servoLog{}, servo: map[string]*sim.Servo{}}
 	for i, d := range devices {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
-	"github.com/rs/zerolog"
 
 	"github.com/plate-resort/plate-resort/broker"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 func wsBroker(t *testing.T, panelOn bool) string {
@@ -17,15 +17,7 @@ func wsBroker(t *testing.T, panelOn bool) string {
 	cfg := broker.DefaultConfig()
 	cfg.Listeners.TCP.Address = ""
 	cfg.Listeners.WebSocket = broker.WebSocketConfig{Address: "127.0.0.1:0", Panel: panelOn}
-	b, err := broker.New(cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b.WebSocketAddr()
+	return brokertest.Start(t, cfg).WebSocketAddr()
 }
 
 // TestServing: with the panel on, a plain GET gets the page and an upgrade

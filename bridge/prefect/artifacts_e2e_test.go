@@ -20,10 +20,7 @@ func TestArtifactsRoundTrip(t *testing.T) {
 	c := client(t, s)
 	ctx := ctxT(t)
 	f := newFixture(t, c)
-	fr, err := c.CreateFlowRun(ctx, f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fr := f.newRun(t, c, "A")
 	md := "### done\n\n| Field | Value |\n| --- | --- |\n| Hotel | A |\n"
 	if _, err := c.CreateArtifact(ctx, prefect.ArtifactCreate{Key: uniq(t, "md"), Type: prefect.ArtifactMarkdown,
 		Description: "outcome", Data: md, FlowRunID: fr.ID}); err != nil {

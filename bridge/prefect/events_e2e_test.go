@@ -32,10 +32,7 @@ func TestEventsDeliverScheduledForNewRun(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("events websocket never connected")
 	}
-	fr, err := c.CreateFlowRun(ctx, f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fr := f.newRun(t, c, "A")
 	created := time.Now()
 	for {
 		select {

@@ -77,6 +77,16 @@ func newFixture(t testing.TB, c *prefect.Client) fixture {
 	return fixture{pool, flow, dep}
 }
 
+// newRun creates a run of the fixture's deployment for hotel.
+func (f fixture) newRun(t testing.TB, c *prefect.Client, hotel string) *prefect.FlowRun {
+	t.Helper()
+	fr, err := c.CreateFlowRun(ctxT(t), f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": hotel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fr
+}
+
 // claim runs the worker's claim sequence and fails the test unless both
 // proposals are accepted.
 func claim(t testing.TB, c *prefect.Client, id string) {

@@ -13,10 +13,7 @@ func TestClaimLifecycleWithResult(t *testing.T) {
 	c := client(t, srv.Get(t))
 	ctx := ctxT(t)
 	f := newFixture(t, c)
-	fr, err := c.CreateFlowRun(ctx, f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fr := f.newRun(t, c, "A")
 	runs, err := c.GetScheduledFlowRuns(ctx, f.pool.Name, nil, time.Now().Add(10*time.Second), 10)
 	if err != nil {
 		t.Fatal(err)
@@ -75,10 +72,7 @@ func TestRetryPolicyPatchAndFilter(t *testing.T) {
 	c := client(t, srv.Get(t))
 	ctx := ctxT(t)
 	f := newFixture(t, c)
-	a, err := c.CreateFlowRun(ctx, f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := f.newRun(t, c, "A")
 	b, err := c.CreateFlowRun(ctx, f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "C"}, IdempotencyKey: "k-" + t.Name()})
 	if err != nil {
 		t.Fatal(err)
@@ -127,10 +121,7 @@ func TestCancellation(t *testing.T) {
 	c := client(t, srv.Get(t))
 	ctx := ctxT(t)
 	f := newFixture(t, c)
-	fr, err := c.CreateFlowRun(ctx, f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fr := f.newRun(t, c, "A")
 	claim(t, c, fr.ID)
 	// What the UI does when a user presses Cancel.
 	r, err := c.ProposeState(ctx, fr.ID, prefect.Cancelling("user pressed cancel"))
@@ -162,10 +153,7 @@ func TestLogsRoundTrip(t *testing.T) {
 	c := client(t, srv.Get(t))
 	ctx := ctxT(t)
 	f := newFixture(t, c)
-	fr, err := c.CreateFlowRun(ctx, f.dep.ID, prefect.FlowRunCreate{Parameters: map[string]any{"hotel": "A"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fr := f.newRun(t, c, "A")
 	t0 := time.Now()
 	in := []prefect.Log{
 		{Name: "plate-resort.bridge", Level: prefect.LevelInfo, Message: "sent activate-hotel A", Timestamp: t0, FlowRunID: fr.ID},

@@ -10,34 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/plate-resort/plate-resort/broker"
 	"github.com/plate-resort/plate-resort/driver/sim"
 	"github.com/plate-resort/plate-resort/internal/testenv"
+	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
 // startBroker runs the embedded broker on a free loopback port with the
 // default (anonymous admin, loopback only) access until the test ends.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.Listeners.TCP.Address = "127.0.0.1:0"
-	logs := &testenv.LockedBuffer{}
-	b, err := broker.New(cfg, zerolog.New(logs).Level(zerolog.InfoLevel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = b.Close()
-		if t.Failed() {
-			t.Logf("broker log:\n%s", tail(logs.String(), 10000))
-		}
-	})
-	return b.TCPAddr()
+	return brokertest.Start(t, brokertest.Anonymous()).TCPAddr()
 }
 
 // startServo runs the simulated servo on a pseudo-terminal in the test

@@ -72,7 +72,9 @@ func Connect(ctx context.Context, c Config, o Options) (*autopaho.ConnectionMana
 		CleanStartOnInitialConnection: !c.AcceptOfflineCommands,
 		SessionExpiryInterval:         sessionExpiry,
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(250*time.Millisecond, 10*time.Second, time.Second, 1.5),
-		ConnectTimeout:                10 * time.Second,
+		// One try per broker of the list; a silent one holds each round
+		// this long (docs/mqtt.md §4).
+		ConnectTimeout: c.connectTimeout(),
 		// The will is part of every CONNECT autopaho sends, so each broker
 		// of the list holds it while the client is connected there
 		// (autopaho/auto.go buildConnectPacket; MQTT 5 §3.1.2.5).

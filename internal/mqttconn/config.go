@@ -10,6 +10,9 @@ import (
 // DefaultURL is mqtt.url when the config names no broker.
 const DefaultURL = "mqtt://127.0.0.1:1883"
 
+// DefaultConnectTimeout is mqtt.connect_timeout unless configured.
+const DefaultConnectTimeout = 10 * time.Second
+
 // Config is the broker connection, the mqtt: section of the agent's and the
 // bridge's config files.
 type Config struct {
@@ -26,6 +29,12 @@ type Config struct {
 	// CAFile for tls:// and wss:// URLs (system roots when empty).
 	CAFile    string        `koanf:"ca_file"`
 	KeepAlive time.Duration `koanf:"keepalive"`
+	// ConnectTimeout bounds one attempt at one broker: TCP, TLS and the
+	// CONNACK. A broker that is gone without refusing connections (a
+	// pulled cable, a frozen host) costs this much on every reconnect
+	// before the next one of URLs is tried, because every round starts at
+	// the first (docs/mqtt.md §4). 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
 	// AcceptOfflineCommands keeps the MQTT session across disconnects, so
 	// messages published while the client was offline are delivered.
 	// Off by default: a carousel should not start moving on a command
@@ -41,6 +50,14 @@ func (c Config) Servers() []string {
 		return c.URLs
 	}
 	return []string{c.URL}
+}
+
+// connectTimeout is ConnectTimeout, or its default when unset.
+func (c Config) connectTimeout() time.Duration {
+	if c.ConnectTimeout == 0 {
+		return DefaultConnectTimeout
+	}
+	return c.ConnectTimeout
 }
 
 // Primary is the first broker of Servers: what names this connection where
@@ -87,6 +104,9 @@ func (c Config) Check(bad func(key, format string, a ...any)) {
 	}
 	if c.KeepAlive < time.Second || c.KeepAlive > 18*time.Hour {
 		bad("mqtt.keepalive", "%s is outside 1s..18h", c.KeepAlive)
+	}
+	if c.ConnectTimeout < time.Second || c.ConnectTimeout > 5*time.Minute {
+		bad("mqtt.connect_timeout", "%s is outside 1s..5m", c.ConnectTimeout)
 	}
 	if c.SessionExpiry < 0 || c.SessionExpiry > 24*time.Hour {
 		bad("mqtt.session_expiry", "%s is outside 0..24h", c.SessionExpiry)

@@ -20,7 +20,7 @@ func checkErrs(c Config) []string {
 }
 
 func valid() Config {
-	return Config{URL: DefaultURL, KeepAlive: 30 * time.Second}
+	return Config{URL: DefaultURL, KeepAlive: 30 * time.Second, ConnectTimeout: DefaultConnectTimeout}
 }
 
 func TestURLsCheck(t *testing.T) {

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 func TestValidateAddress(t *testing.T) {
@@ -52,17 +52,6 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestEndpoints(t *testing.T) {
 	s := New(true)
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "plate_resort_test_total", Help: "test"})
@@ -77,12 +66,12 @@ func TestEndpoints(t *testing.T) {
 	defer s.Close()
 	base := "http://" + s.Addr()
 
-	code, body := get(t, base+"/health")
+	code, body := testenv.HTTPGet(t, base+"/health")
 	if code != 200 || !strings.Contains(body, `"status":"ok"`) {
 		t.Fatalf("/health %d %s", code, body)
 	}
 	stuck = errors.New("loop stalled: last progress 99s ago")
-	code, body = get(t, base+"/health")
+	code, body = testenv.HTTPGet(t, base+"/health")
 	var rep Report
 	if err := json.Unmarshal([]byte(body), &rep); err != nil {
 		t.Fatal(err)
@@ -90,10 +79,10 @@ func TestEndpoints(t *testing.T) {
 	if code != 503 || rep.Status != "fail" || len(rep.Failing) != 1 || rep.Failing[0] != "loop" || !strings.Contains(rep.Checks["loop"], "stalled") {
 		t.Fatalf("/health with a stuck loop: %d %s", code, body)
 	}
-	if code, body = get(t, base+"/ready"); code != 200 {
+	if code, body = testenv.HTTPGet(t, base+"/ready"); code != 200 {
 		t.Fatalf("/ready %d %s", code, body)
 	}
-	code, body = get(t, base+"/metrics")
+	code, body = testenv.HTTPGet(t, base+"/metrics")
 	if code != 200 || !strings.Contains(body, "plate_resort_test_total 3") || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "process_resident_memory_bytes") {
 		t.Fatalf("/metrics %d %.400s", code, body)
 	}
@@ -105,10 +94,10 @@ func TestMetricsOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if code, _ := get(t, "http://"+s.Addr()+"/metrics"); code != 404 {
+	if code, _ := testenv.HTTPGet(t, "http://"+s.Addr()+"/metrics"); code != 404 {
 		t.Fatalf("/metrics with metrics off: %d, want 404", code)
 	}
-	if code, _ := get(t, "http://"+s.Addr()+"/health"); code != 200 {
+	if code, _ := testenv.HTTPGet(t, "http://"+s.Addr()+"/health"); code != 200 {
 		t.Fatalf("/health: %d", code)
 	}
 }

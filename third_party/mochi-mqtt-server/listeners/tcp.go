@@ -87,6 +87,11 @@ func (l *TCP) Serve(establish EstablishFn) {
 					l.log.Warn("", "error", err)
 				}
 			}()
+		} else {
+			// plate-resort patch: a connection accepted while the listener
+			// closes was dropped without being closed, so its client waited
+			// for a CONNACK until its own connect timeout.
+			_ = conn.Close()
 		}
 	}
 }
@@ -96,14 +101,15 @@ func (l *TCP) Close(closeClients CloseFn) {
 	l.Lock()
 	defer l.Unlock()
 
-	if atomic.CompareAndSwapUint32(&l.end, 0, 1) {
-		closeClients(l.id)
-	}
-
+	// plate-resort patch: stop accepting before disconnecting the clients.
+	// The other order let a client that reconnected on its DISCONNECT
+	// (0x8B, server shutting down) be accepted by the closing listener and
+	// never served.
+	first := atomic.CompareAndSwapUint32(&l.end, 0, 1)
 	if l.listen != nil {
-		err := l.listen.Close()
-		if err != nil {
-			return
-		}
+		_ = l.listen.Close()
+	}
+	if first {
+		closeClients(l.id)
 	}
 }
