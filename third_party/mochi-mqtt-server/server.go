@@ -719,11 +719,16 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
 		next, ok := cl.State.Inflight.NextImmediate()
 		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
+			// plate-resort patch: the held message stays in flight, no
+			// longer marked to send (Expiry -1 -> 0, no expiry), until its
+			// PUBACK/PUBCOMP. v2.7.9 deleted it here, so its
+			// acknowledgement found nothing and gave the send quota back
+			// never: after Receive Maximum such messages the client's
+			// quota stayed 0 and nothing more was delivered to it.
+			next.Expiry = 0
+			cl.State.Inflight.Set(next)
 			cl.State.Inflight.DecreaseSendQuota()
+			_ = cl.WritePacket(next)
 		}
 	}
 
