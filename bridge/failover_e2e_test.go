@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +39,21 @@ func TestFailoverMidMoveCompletes(t *testing.T) {
 	if !strings.Contains(string(final.State.Data), `"hotel":"C"`) {
 		t.Fatalf("result %s", final.State.Data)
 	}
-	if extra := r.servo.WriteCount(xseries.GoalPosition.Addr) - writes; extra > 0 {
-		t.Errorf("%d Goal Position writes after the failover: the move was executed again", extra)
+	// A precise move that ends with PWM pulses writes Goal Position once
+	// more, to hold where the pulses left it (driver/resort/precise.go), so
+	// one write after the failover is the same move finishing; a second
+	// run of the move would add its own stage-1 write on top.
+	// (The result sits somewhere in the state's data: found by its key.)
+	pulses := 0
+	if m := regexp.MustCompile(`"pulses":\s*(\d+)`).FindSubmatch(final.State.Data); m != nil {
+		pulses, _ = strconv.Atoi(string(m[1]))
+	}
+	allowed := 0
+	if pulses > 0 {
+		allowed = 1
+	}
+	if extra := r.servo.WriteCount(xseries.GoalPosition.Addr) - writes; extra > allowed {
+		t.Errorf("%d Goal Position writes after the failover (%d pulses, so %d is the move's own hold): the move was executed again", extra, pulses, allowed)
 	}
 	// The bridge now works through the second broker: it sees the device
 	// there (retained availability re-read) and said why it re-sent.
