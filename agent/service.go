@@ -49,8 +49,8 @@ type service struct {
 	handlers map[string]handler
 	estopSeq atomic.Uint64 // arrival number of the latest emergency stop
 	journal  *journal.Journal
-	reads    chan struct{} // bounds reads running at once (flow control)
-	locks    *lockHolder   // the carousel's lock (lock.go)
+	reads    *readPool   // runs reads, at most maxReads at once (flow control)
+	locks    *lockHolder // the carousel's lock (lock.go)
 }
 
 // maxReads bounds reads running at once; more wait in the inbox, and
@@ -58,7 +58,8 @@ type service struct {
 const maxReads = 32
 
 func newService(d serviceDeps) *service {
-	s := &service{serviceDeps: d, inbox: newInbox(), reads: make(chan struct{}, maxReads), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
+	s := &service{serviceDeps: d, inbox: newInbox(), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
+	s.reads = newReadPool(maxReads, s.run)
 	s.exec = newExecutor(d.cfg.QueueSize, d.notify.stateChanged)
 	s.locks = &lockHolder{log: d.log, changed: d.notify.stateChanged}
 	s.rebuildCatalog()
