@@ -16,29 +16,36 @@ import (
 type publisher struct {
 	log zerolog.Logger
 	cm  atomic.Pointer[autopaho.ConnectionManager]
-	// lost is closed when the connection publishes go out on is lost. A
-	// QoS 1 publish waiting for its PUBACK then gives up at once: paho
-	// forgets it on the next connection without answering its waiter
+	// conn is the current connection's life: it is cancelled when the
+	// connection publishes go out on is lost. A QoS 1 publish waiting for
+	// its PUBACK then gives up at once: paho forgets it on the next
+	// connection without answering its waiter
 	// (paho/session/state/state.go: connectionLost and ConAckReceived call
 	// clean, which drops the in-flight map and signals nobody), so it
 	// would otherwise hold the outbox or a telemetry loop for the whole
 	// timeout after a failover (docs/mqtt.md §4).
-	lost atomic.Pointer[chan struct{}]
+	conn atomic.Pointer[connLife]
+}
+
+// connLife is one connection's context: done when the connection is lost.
+type connLife struct {
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // connected is called when a connection is up: publishes from now on are
 // abandoned when it is lost.
 func (p *publisher) connected() {
-	ch := make(chan struct{})
-	if old := p.lost.Swap(&ch); old != nil {
-		close(*old)
+	ctx, cancel := context.WithCancel(context.Background())
+	if old := p.conn.Swap(&connLife{ctx: ctx, cancel: cancel}); old != nil {
+		old.cancel()
 	}
 }
 
 // disconnected abandons every publish waiting on the lost connection.
 func (p *publisher) disconnected() {
-	if old := p.lost.Swap(nil); old != nil {
-		close(*old)
+	if old := p.conn.Swap(nil); old != nil {
+		old.cancel()
 	}
 }
 
@@ -65,14 +72,13 @@ func (p *publisher) send(ctx context.Context, topic string, payload []byte, reta
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if lost := p.lost.Load(); lost != nil {
-		go func() {
-			select {
-			case <-*lost:
-				cancel()
-			case <-pctx.Done():
-			}
-		}()
+	if c := p.conn.Load(); c != nil {
+		// A callback, not a goroutine per publish: a goroutine that
+		// starts and is woken again for every reply costs a thread
+		// wake-up each time, the larger part of the agent's CPU per
+		// command (README, "Known limits").
+		stop := context.AfterFunc(c.ctx, cancel)
+		defer stop()
 	}
 	_, err := cm.Publish(pctx, &paho.Publish{Topic: topic, QoS: 1, Retain: retain, Payload: payload, Properties: props})
 	if err != nil {
