@@ -178,7 +178,11 @@ func retainedOn(t *testing.T, url string, topics ...string) map[string]string {
 	defer cancel()
 	var subs []paho.SubscribeOptions
 	for _, tp := range topics {
-		subs = append(subs, paho.SubscribeOptions{Topic: tp, QoS: 1})
+		// Retain As Published: a retained message the agent publishes
+		// after this subscription (health comes from its own loop, after
+		// a serial read) keeps its retain flag and counts too (MQTT 5.0
+		// §3.8.3.1); without it the check raced that publish.
+		subs = append(subs, paho.SubscribeOptions{Topic: tp, QoS: 1, RetainAsPublished: true})
 	}
 	cm, err := mqttconn.Connect(ctx, mqttconn.Config{URL: url, ClientID: "retained-" + strconv.Itoa(testenv.FreePort(t)), KeepAlive: 5 * time.Second}, mqttconn.Options{
 		Log: zerolog.Nop(),
@@ -285,8 +289,9 @@ func testFailover(t *testing.T, bp brokerPair, kind string) {
 	var results []result
 	var seq atomic.Int64
 	var wg sync.WaitGroup
-	loadDone := make(chan struct{})
+	loadDone, loadStopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(loadStopped)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -394,6 +399,7 @@ func testFailover(t *testing.T, bp brokerPair, kind string) {
 		active = other
 	}
 	close(loadDone)
+	<-loadStopped // no wg.Add after this: Add racing Wait is a data race
 	wg.Wait()
 	mu.Lock()
 	n, good := len(results), 0
