@@ -69,7 +69,9 @@ func (s *service) sendReply(d destination, r contract.Reply, common bool) {
 // deliver is sendReply; with now, each message is first offered to
 // sendNow.
 func (s *service) deliver(d destination, r contract.Reply, common, now bool) {
-	payload, err := json.Marshal(r)
+	// Room for a typical reply (~250 bytes) up front; encoding/json's
+	// output, byte for byte (contract.Reply.AppendJSON).
+	payload, err := r.AppendJSON(make([]byte, 0, 384))
 	if err != nil {
 		s.log.Error().Err(err).Str("command", r.Command).Msg("reply not encodable")
 		return
