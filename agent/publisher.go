@@ -33,9 +33,9 @@ type publisher struct {
 	// session outlives a connection: a publish added to it through the old
 	// client would be written to the closed socket and hold a send-quota
 	// slot on the new connection for nothing), and paho v0.23.0's read of
-	// the send quota outside its lock (paho/session/state/state.go,
-	// AddToSession) is ordered before the next connection's ConAckReceived
-	// replaces it (a data race under -race otherwise).
+	// the send quota outside its lock (AddToSession, docs/mqtt.md §4) is
+	// ordered before the next connection's ConAckReceived replaces it (a
+	// data race under -race otherwise).
 	connMu sync.RWMutex
 	// direct lets one caller at a time publish a reply on its own
 	// goroutine (now): a read's reply skips the hand-off to the outbox,
