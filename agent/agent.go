@@ -65,13 +65,13 @@ func New(cfg Config, log zerolog.Logger, opts Options) (*Agent, error) {
 	cnt := &counters{}
 	health := &healthReader{resort: res, started: time.Now(), counters: cnt.snapshot}
 	pub := &publisher{log: alog}
-	out := newOutbox(alog, pub.publishProps, cnt.drop)
+	out := newOutbox(alog, pub.reply, cnt.drop)
 	ev := newEventSink(alog, topics.Event(), out.offer)
 	want := newWish()
 
 	svc := newService(serviceDeps{
 		cfg: cfg, log: alog, topics: topics, resort: res,
-		send: out.send, notify: lv, counters: cnt, health: health.read, wish: want, metrics: met,
+		send: out.send, sendNow: pub.now, notify: lv, counters: cnt, health: health.read, wish: want, metrics: met,
 		events: ev, logLevel: lvl,
 	})
 	svcRef = svc

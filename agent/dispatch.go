@@ -11,9 +11,10 @@ import (
 )
 
 // dispatchLoop takes inbound commands one by one, in arrival order. It does
-// only quick work itself (parse, dedupe, route); reads run on their own
-// goroutines (at most maxReads), motion goes to the executor. Emergency
-// stops never come here: the session hands them over at once.
+// only quick work itself (parse, dedupe, route); reads run on the read
+// pool (readpool.go, at most maxReads at once), motion goes to the
+// executor. Emergency stops never come here: the session hands them over
+// at once.
 func (s *service) dispatchLoop(ctx context.Context) {
 	for {
 		in, ok := s.inbox.pop(ctx)
@@ -107,16 +108,10 @@ func (s *service) dispatch(ctx context.Context, in inbound) {
 	case contract.KindRead:
 		// Reads run apart, at most maxReads at once: a flood of them
 		// waits here, and so (unacknowledged) at the broker.
-		select {
-		case s.reads <- struct{}{}:
-		case <-ctx.Done():
+		if !s.reads.submit(ctx, j) {
 			s.replyErr(j, contract.Errorf(contract.CodeCancelled, "agent shutting down before this command ran"))
 			return
 		}
-		go func() {
-			defer func() { <-s.reads }()
-			s.run(j)
-		}()
 	case contract.KindControl:
 		// Inline, on the dispatch goroutine, in arrival order: a reset
 		// published just before an emergency stop can never land after it.

@@ -13,9 +13,10 @@ import (
 
 // destination is where one request's reply goes besides <base>/reply/<cmd>.
 type destination struct {
-	responseTopic string // MQTT 5 Response Topic
-	correlation   []byte // MQTT 5 Correlation Data, echoed
-	replyTo       string // reply_to from the JSON body (MQTT 3.1.1 callers)
+	responseTopic string       // MQTT 5 Response Topic
+	correlation   []byte       // MQTT 5 Correlation Data, echoed
+	replyTo       string       // reply_to from the JSON body (MQTT 3.1.1 callers)
+	via           *paho.Client // the connection the command came in on
 }
 
 // inbound is a received command, copied out of the paho packet so the read
@@ -114,9 +115,14 @@ func (q *inbox) len() int {
 
 // onPublish runs on paho's routing goroutine: copy and hand off, never
 // block (docs/mqtt.md §4: a slow handler stalls the connection).
-func (s *session) onPublish(p *paho.Publish) {
+func (s *session) onPublish(p *paho.Publish) { s.onPublishVia(p, nil) }
+
+// onPublishVia is onPublish told the client of the connection p came in
+// on: its reply goes out there while that connection lasts.
+func (s *session) onPublishVia(p *paho.Publish, via *paho.Client) {
 	in := inbound{topic: p.Topic, payload: append([]byte(nil), p.Payload...), retain: p.Retain, qos: p.QoS,
 		received: time.Now(), seq: s.seq.Add(1)}
+	in.dest.via = via
 	if p.Properties != nil {
 		in.dest.responseTopic = p.Properties.ResponseTopic
 		in.dest.correlation = append([]byte(nil), p.Properties.CorrelationData...)

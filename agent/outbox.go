@@ -13,6 +13,7 @@ type outbound struct {
 	topic   string
 	payload []byte
 	props   *paho.PublishProperties
+	via     *paho.Client // the connection the command came in on (nil: none, or an event)
 }
 
 // outbox carries replies from the command service to the broker on a
@@ -21,11 +22,11 @@ type outbound struct {
 type outbox struct {
 	log     zerolog.Logger
 	ch      chan outbound
-	publish func(ctx context.Context, topic string, payload []byte, retain bool, props *paho.PublishProperties)
+	publish func(ctx context.Context, m outbound)
 	dropped func() // counts a reply dropped for a full queue
 }
 
-func newOutbox(log zerolog.Logger, publish func(context.Context, string, []byte, bool, *paho.PublishProperties), dropped func()) *outbox {
+func newOutbox(log zerolog.Logger, publish func(context.Context, outbound), dropped func()) *outbox {
 	return &outbox{log: log, ch: make(chan outbound, 1024), publish: publish, dropped: dropped}
 }
 
@@ -73,7 +74,7 @@ func (o *outbox) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case m := <-o.ch:
-			o.publish(ctx, m.topic, m.payload, false, m.props)
+			o.publish(ctx, m)
 		}
 	}
 }
@@ -83,7 +84,7 @@ func (o *outbox) drain(ctx context.Context) {
 	for {
 		select {
 		case m := <-o.ch:
-			o.publish(ctx, m.topic, m.payload, false, m.props)
+			o.publish(ctx, m)
 		default:
 			return
 		}

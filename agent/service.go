@@ -24,11 +24,14 @@ type notifier interface {
 // serviceDeps are what the command service is given. Commands come in on
 // its inbox; replies leave through send. It never sees the MQTT client.
 type serviceDeps struct {
-	cfg      Config
-	log      zerolog.Logger
-	topics   contract.Topics
-	resort   *resort.Resort
-	send     func(outbound) // the session's outbox; never blocks
+	cfg    Config
+	log    zerolog.Logger
+	topics contract.Topics
+	resort *resort.Resort
+	send   func(outbound) // the session's outbox; never blocks
+	// sendNow publishes a read's reply on the caller's goroutine when it
+	// can without waiting, false leaving it to send (publisher.now).
+	sendNow  func(outbound) bool
 	notify   notifier
 	counters *counters
 	health   func(context.Context) (contract.Health, error) // get_health, reboot
@@ -49,8 +52,8 @@ type service struct {
 	handlers map[string]handler
 	estopSeq atomic.Uint64 // arrival number of the latest emergency stop
 	journal  *journal.Journal
-	reads    chan struct{} // bounds reads running at once (flow control)
-	locks    *lockHolder   // the carousel's lock (lock.go)
+	reads    *readPool   // runs reads, at most maxReads at once (flow control)
+	locks    *lockHolder // the carousel's lock (lock.go)
 }
 
 // maxReads bounds reads running at once; more wait in the inbox, and
@@ -58,7 +61,8 @@ type service struct {
 const maxReads = 32
 
 func newService(d serviceDeps) *service {
-	s := &service{serviceDeps: d, inbox: newInbox(), reads: make(chan struct{}, maxReads), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
+	s := &service{serviceDeps: d, inbox: newInbox(), dd: newDedupe(d.cfg.DedupeWindow, d.cfg.DedupeSize)}
+	s.reads = newReadPool(maxReads, s.run)
 	s.exec = newExecutor(d.cfg.QueueSize, d.notify.stateChanged)
 	s.locks = &lockHolder{log: d.log, changed: d.notify.stateChanged}
 	s.rebuildCatalog()

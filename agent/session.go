@@ -67,10 +67,10 @@ func (s *session) connect(ctx context.Context) error {
 		Log: s.log,
 		// The broker publishes the retained offline for an agent that
 		// vanished without saying goodbye.
-		Will:      &paho.WillMessage{Retain: true, QoS: 1, Topic: s.topics.Availability(), Payload: []byte(contract.Offline)},
-		OnUpAt:    func(cm *autopaho.ConnectionManager, broker string) { s.onUp(ctx, cm, broker) },
-		OnDown:    func() { s.up.Store(false); s.pub.disconnected() },
-		OnPublish: s.onPublish,
+		Will:         &paho.WillMessage{Retain: true, QoS: 1, Topic: s.topics.Availability(), Payload: []byte(contract.Offline)},
+		OnUpAt:       func(cm *autopaho.ConnectionManager, broker string) { s.onUp(ctx, cm, broker) },
+		OnDown:       func() { s.up.Store(false); s.pub.disconnected() },
+		OnPublishVia: s.onPublishVia,
 	})
 	if err != nil {
 		return err

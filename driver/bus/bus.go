@@ -141,6 +141,13 @@ type Bus struct {
 	alert     atomic.Bool
 
 	buf []byte // receive buffer, used only while holding token
+	// settled (used only while holding token) says the last transaction
+	// took exactly one whole status packet off the line and nothing after
+	// it, so no byte can be waiting that the next request's reply could be
+	// mistaken for: the input flush before the next write is skipped. It
+	// is false after a timeout, a corrupt reply, leftover bytes, a request
+	// that gets no status, and on every (re)open.
+	settled bool
 
 	transactions, errs, timeouts, corrupt, retries, reconnects, stray atomic.Uint64
 }
@@ -199,6 +206,7 @@ func (b *Bus) open() error {
 	b.mu.Lock()
 	b.port, b.latency = p, lat
 	b.mu.Unlock()
+	b.settled = false
 	b.connected.Store(true)
 	return nil
 }
@@ -362,10 +370,18 @@ func (b *Bus) once(r request) (protocol.StatusReply, error) {
 		return protocol.StatusReply{}, notSent{ErrDisconnected}
 	}
 	b.transactions.Add(1)
-	// Drop stale bytes first, as the SDK's clearPort does before each write.
-	if err := p.ResetInputBuffer(); err != nil && isDisconnect(err) {
-		return protocol.StatusReply{}, b.lost(err)
+	// Drop stale bytes first, as the SDK's clearPort does before each write
+	// (docs/dynamixel.md §1), unless the last transaction left the line
+	// settled: the flush is a syscall (TCFLSH) per transaction, and stale
+	// bytes come only from a transaction that did not end on one whole
+	// status packet (a servo answers only when asked, ROBOTIS e-Manual,
+	// Protocol 2.0 "Status Packet").
+	if !b.settled {
+		if err := p.ResetInputBuffer(); err != nil && isDisconnect(err) {
+			return protocol.StatusReply{}, b.lost(err)
+		}
 	}
+	b.settled = false
 	wire := r.pkt.Marshal()
 	if _, err := p.Write(wire); err != nil {
 		if isDisconnect(err) {
@@ -443,6 +459,7 @@ func (b *Bus) receive(p Port, id byte, replyLen int, deadline time.Time) (protoc
 			if st.Alert() {
 				b.alert.Store(true)
 			}
+			b.settled = len(buf) == 0
 			return st, st.Err()
 		}
 	}

@@ -144,3 +144,81 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+// line is a Port whose input persists across writes, like a tty's: each
+// write queues the next canned answer behind whatever is still unread.
+type line struct {
+	mu      sync.Mutex
+	in      []byte
+	answers [][]byte
+	flushes int
+}
+
+func (l *line) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.answers) > 0 {
+		l.in = append(l.in, l.answers[0]...)
+		l.answers = l.answers[1:]
+	}
+	return len(p), nil
+}
+
+func (l *line) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.in) == 0 {
+		return 0, nil // a read timeout; receive's deadline ends the wait
+	}
+	n := copy(p, l.in)
+	l.in = l.in[n:]
+	return n, nil
+}
+
+func (l *line) Close() error                       { return nil }
+func (l *line) SetReadTimeout(time.Duration) error { return nil }
+func (l *line) ResetInputBuffer() error {
+	l.mu.Lock()
+	l.in = nil
+	l.flushes++
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *line) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.flushes
+}
+
+// The input flush before a write is skipped only after a transaction that
+// took exactly one whole status packet off the line: after a timeout or
+// bytes left behind the reply, the next request flushes first.
+func TestFlushOnlyWhenUnsettled(t *testing.T) {
+	reply := func(v byte) []byte { return protocol.Status(1, 0, []byte{v, 0, 0, 0}).Marshal() }
+	l := &line{answers: [][]byte{
+		reply(1), reply(2),
+		nil,                                // silence: a timeout
+		reply(4),                           // after the timeout
+		append(reply(5), 0xFF, 0xFF, 0xFD), // a reply with bytes behind it
+		reply(6),                           // must be read after a flush
+	}}
+	b := New(l, Config{Port: "line", Latency: time.Millisecond}, zerolog.Nop())
+	read := func(want byte, wantErr error, wantFlushes int) {
+		t.Helper()
+		data, err := b.Read(context.Background(), 1, 132, 4)
+		if !errors.Is(err, wantErr) || (err == nil && data[0] != want) {
+			t.Fatalf("read %v %v, want %d %v", data, err, want, wantErr)
+		}
+		if got := l.count(); got != wantFlushes {
+			t.Fatalf("after reading %d: %d flushes, want %d", want, got, wantFlushes)
+		}
+	}
+	read(1, nil, 1) // a new bus flushes first
+	read(2, nil, 1) // settled: no flush
+	b.cfg.ReadRetries = 0
+	read(0, ErrTimeout, 3) // receive's and once's flushes after the deadline
+	read(4, nil, 4)        // unsettled by the timeout
+	read(5, nil, 4)        // settled before it; leaves bytes behind
+	read(6, nil, 5)        // unsettled by them
+}

@@ -32,6 +32,11 @@ type Options struct {
 	// and hand off, never block (a slow handler stalls the connection).
 	// paho acknowledges a QoS 1 message (PUBACK) when it returns.
 	OnPublish func(p *paho.Publish)
+	// OnPublishVia is OnPublish told the client of the connection the
+	// message came in on (paho.PublishReceived.Client), so that an answer
+	// can go out on that same connection. Used instead of OnPublish when
+	// set.
+	OnPublishVia func(p *paho.Publish, via *paho.Client)
 }
 
 // Connect starts an autopaho connection manager; it does not wait for the
@@ -105,7 +110,10 @@ func Connect(ctx context.Context, c Config, o Options) (*autopaho.ConnectionMana
 			ClientID: c.ClientID,
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 				func(pr paho.PublishReceived) (bool, error) {
-					if o.OnPublish != nil {
+					switch {
+					case o.OnPublishVia != nil:
+						o.OnPublishVia(pr.Packet, pr.Client)
+					case o.OnPublish != nil:
 						o.OnPublish(pr.Packet)
 					}
 					return true, nil
