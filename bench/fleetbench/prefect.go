@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plate-resort/plate-resort/bench/internal/stack"
+	"github.com/plate-resort/plate-resort/bridge"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 	"github.com/plate-resort/plate-resort/internal/benchstat"
 	"github.com/plate-resort/plate-resort/internal/testenv"
@@ -21,14 +22,16 @@ import (
 // prefectOptions configure the Prefect part: the same runs on each
 // database, through three workers on one server.
 type prefectOptions struct {
-	bin         string   // prefect executable in a venv ("" skips the Prefect part)
-	dbs         []string // "sqlite", "postgres"
-	sizes       []int    // fleet sizes the bridge serves
-	floorRuns   int      // sequential floor runs
-	bridgeRuns  int      // sequential bridge runs per fleet size
-	burst       int      // runs created at once for runs/s per device (the floor: as many as the largest fleet), capped at maxBurst
-	processRuns int      // sequential process-worker runs (0: skip the process worker)
-	procBurst   int      // process-worker runs created at once
+	bin         string        // prefect executable in a venv ("" skips the Prefect part)
+	dbs         []string      // "sqlite", "postgres"
+	sizes       []int         // fleet sizes the bridge serves
+	floorRuns   int           // sequential floor runs
+	bridgeRuns  int           // sequential bridge runs per fleet size
+	burst       int           // runs created at once for runs/s per device (the floor: as many as the largest fleet), capped at maxBurst
+	processRuns int           // sequential process-worker runs (0: skip the process worker)
+	procBurst   int           // process-worker runs created at once
+	regTimeout  time.Duration // how long the bridge may take to register a fleet
+	fleetMode   string        // how the bridge's fleet runs: modeProcess (default) or modeShared
 }
 
 // maxBurst keeps a burst within one page of /flow_runs/filter
@@ -39,6 +42,7 @@ const maxBurst = 200
 type prow struct {
 	DB, Worker  string
 	Devices     int
+	FleetMode   string        // bridge rows: modeProcess or modeShared
 	Runs        int           // sequential runs measured
 	P50, P99    time.Duration // created -> Completed, Prefect timestamps
 	Burst       int           // runs created at once
@@ -53,6 +57,65 @@ type prow struct {
 	// (process worker rows: a stock worker that hits a busy SQLite server
 	// reports its run Crashed; that is its figure, not the bench's error).
 	NotCompleted int
+	// Register is bridge start -> every deployment of every device in the
+	// pool (bridge rows).
+	Register time.Duration
+}
+
+// waitRegistered polls the pool's deployments until each of devs has one
+// per flow the bridge registers (bridge.FlowNames: the fleet's agents
+// offer every command), and returns each device's get-position deployment
+// id. It fails when timeout passes or the bridge exits.
+func waitRegistered(ctx context.Context, pc *prefect.Client, pool string, devs []string, timeout time.Duration, br *stack.Child) (map[string]string, error) {
+	want := len(bridge.FlowNames())
+	deadline := time.Now().Add(timeout)
+	getPosFlow := ""
+	for {
+		var err error
+		done := 0
+		if getPosFlow == "" {
+			var fl *prefect.Flow
+			if fl, err = pc.ReadFlowByName(ctx, "get-position"); err == nil {
+				getPosFlow = fl.ID
+			}
+		}
+		var deps []prefect.Deployment
+		if getPosFlow != "" {
+			deps, err = pc.DeploymentsInPool(ctx, pool)
+		}
+		if err == nil && getPosFlow != "" {
+			count, getPos := map[string]int{}, map[string]string{}
+			for _, d := range deps {
+				for _, t := range d.Tags {
+					if strings.HasPrefix(t, "resort-") {
+						count[t]++
+						if d.FlowID == getPosFlow {
+							getPos[t] = d.ID
+						}
+					}
+				}
+			}
+			for _, dev := range devs {
+				if count[dev] >= want && getPos[dev] != "" {
+					done++
+				}
+			}
+			if done == len(devs) {
+				return getPos, nil
+			}
+		}
+		select {
+		case <-br.Done():
+			return nil, errors.New("the bridge exited before registering")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d of %d devices registered in pool %s after %s (last error: %v)", done, len(devs), pool, timeout, err)
+		}
+		if err := stack.Sleep(ctx, 500*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // phases reads each run's state history (outside the timed part) and
@@ -104,6 +167,9 @@ func runPrefect(ctx context.Context, o options, po prefectOptions, rt map[int]ti
 	prefectBin, python, err := stack.FindPrefect(po.bin)
 	if err != nil {
 		return nil, err
+	}
+	if po.regTimeout <= 0 {
+		po.regTimeout = 15 * time.Minute
 	}
 	// A failure on one database still lets the other be measured.
 	var rows []prow
@@ -302,7 +368,11 @@ func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, er
 func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.Client, apiURL string, n int) (prow, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	f, err := startFleet(ctx, o, n)
+	mode := po.fleetMode
+	if mode == "" {
+		mode = modeProcess
+	}
+	f, err := startFleet(ctx, o, mode, n)
 	if err != nil {
 		return prow{}, err
 	}
@@ -318,32 +388,33 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	if n > 64 {
 		list = ""
 	}
+	// A pool per fleet size: each size's registration starts from a pool
+	// with none of its deployments (the deployments themselves, named by
+	// flow and device, move from the previous size's pool).
+	pool := bridgePool + "-" + strconv.Itoa(n)
 	worker := "fleetbench-bridge-" + strconv.Itoa(n)
-	cmd := newExecCmd(o.bin, []string{"bridge", "--work_pool", bridgePool, "--worker_name", worker,
+	cmd := newExecCmd(o.bin, []string{"bridge", "--work_pool", pool, "--worker_name", worker,
 		"--mqtt.url", "mqtt://" + f.addr, "--prefix", prefix, "--devices=" + list,
 		"--log.level", "warn", "--log.format", "json"},
 		append(stack.BaseEnv(), "PREFECT_API_URL="+apiURL,
 			// The scheduled health deployment would add runs of its own.
 			"PLATE_RESORT_DEPLOYMENTS__GET-MOTOR-HEALTH__PAUSED=true"))
+	began := time.Now()
 	br, err := f.st.Start("bridge", cmd)
 	if err != nil {
 		return prow{}, err
 	}
 	defer f.st.Remove(br)
-	// The first device keeps the upstream name get-position/get-position,
-	// the others get-position/<device> (README, Prefect).
+	getPos, err := waitRegistered(ctx, pc, pool, devs, po.regTimeout, br)
+	if err != nil {
+		f.st.DumpLogs(os.Stderr, 4<<10)
+		return prow{}, err
+	}
+	reg := time.Since(began)
+	o.logf("bridge registered %d devices in %s", n, reg.Round(time.Millisecond))
 	deps := make([]string, n)
 	for i, d := range devs {
-		name := d
-		if i == 0 {
-			name = "get-position"
-		}
-		dep, err := stack.WaitDeployment(ctx, pc, "get-position", name, 2*time.Minute)
-		if err != nil {
-			f.st.DumpLogs(os.Stderr, 4<<10)
-			return prow{}, err
-		}
-		deps[i] = dep.ID
+		deps[i] = getPos[d]
 	}
 	o.logf("bridge serving %d devices (pid %d)", n, br.Pid())
 	// Time to settle: the first registration pass, the events websocket.
@@ -367,7 +438,7 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		lat = append(lat, done.State.Timestamp.Sub(done.Created))
 		seqIDs = append(seqIDs, fr.ID)
 	}
-	r := prow{Worker: "bridge", Devices: n, Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	r := prow{Worker: "bridge", Devices: n, FleetMode: mode, Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99), Register: reg}
 	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
 		return r, err
 	}
@@ -380,8 +451,8 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		if v, err := benchstat.RSSKiB(br.Pid()); err == nil {
 			r.BridgeKiB = max(r.BridgeKiB, v)
 		}
-		if v, err := benchstat.RSSKiB(f.broker.Pid()); err == nil {
-			r.BrokerKiB = max(r.BrokerKiB, v)
+		if v, err := benchstat.RSSKiB(f.procs()[0].Pid()); err == nil {
+			r.BrokerKiB = max(r.BrokerKiB, v) // the broker, or in shared mode all of `up`
 		}
 	}
 	if r.RunsPerS, err = burst(ctx, pc, bd, 5*time.Minute, sample); err != nil {
@@ -507,8 +578,8 @@ func perSecond(runs []prefect.FlowRun) float64 {
 // get_position p50), and the process worker.
 func prefectTable(rows []prow) string {
 	var b strings.Builder
-	b.WriteString("| database | worker | devices | runs | created→Completed p50 | p99 | runs/s (burst) | goal: 1.5 × floor + get_position (p50) | broker RSS | bridge RSS | p50 →Pending / →Running / →Completed |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| database | worker | devices | runs | created→Completed p50 | p99 | runs/s (burst) | goal: 1.5 × floor + get_position (p50) | broker RSS | bridge RSS | registration | p50 →Pending / →Running / →Completed |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	floors := map[string]time.Duration{}
 	for _, r := range rows {
 		if r.Worker == "floor" {
@@ -516,7 +587,7 @@ func prefectTable(rows []prow) string {
 		}
 	}
 	for _, r := range rows {
-		dev, goal, brk, brg := "—", "", "", ""
+		dev, goal, brk, brg, reg := "—", "", "", "", ""
 		if r.Devices > 0 {
 			dev = strconv.Itoa(r.Devices)
 		}
@@ -528,6 +599,12 @@ func prefectTable(rows []prow) string {
 				goal = fmt.Sprintf("%.1f ms + get_position", ms(f*3/2))
 			}
 			brk, brg = mib(r.BrokerKiB), mib(r.BridgeKiB)
+			if r.FleetMode == modeShared {
+				brk += " (all of `up`)"
+			}
+			if r.Register > 0 {
+				reg = fmt.Sprintf("%.1f s", r.Register.Seconds())
+			}
 		}
 		ph := ""
 		if r.Phases != ([3]time.Duration{}) {
@@ -537,17 +614,10 @@ func prefectTable(rows []prow) string {
 		if r.NotCompleted > 0 {
 			bu += fmt.Sprintf(", %d not Completed", r.NotCompleted)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f ms | %.1f ms | %.2f (%s) | %s | %s | %s | %s |\n",
-			r.DB, r.Worker, dev, r.Runs, ms(r.P50), ms(r.P99), r.RunsPerS, bu, goal, brk, brg, ph)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f ms | %.1f ms | %.2f (%s) | %s | %s | %s | %s | %s |\n",
+			r.DB, r.Worker, dev, r.Runs, ms(r.P50), ms(r.P99), r.RunsPerS, bu, goal, brk, brg, reg, ph)
 	}
 	return b.String()
-}
-
-func mib(kib int64) string {
-	if kib <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
 }
 
 // parseDBs is -prefect-db: sqlite, postgres or both.

@@ -222,3 +222,32 @@ func (c *Client) CreateFlowRun(ctx context.Context, deploymentID string, r FlowR
 	}
 	return &fr, nil
 }
+
+// DeploymentsInPool lists every deployment of work pool pool, paging
+// through POST /deployments/filter (src/prefect/server/api/deployments.py
+// read_deployments; a page is at most PREFECT_API_DEFAULT_LIMIT, 200).
+func (c *Client) DeploymentsInPool(ctx context.Context, pool string) ([]Deployment, error) {
+	if err := checkPoolName(pool); err != nil {
+		return nil, err
+	}
+	type nameF struct {
+		Name anyOf[string] `json:"name"`
+	}
+	var out []Deployment
+	for offset := 0; ; offset += MaxScheduledRunsLimit {
+		body := struct {
+			WorkPools nameF  `json:"work_pools"`
+			Limit     int    `json:"limit"`
+			Offset    int    `json:"offset"`
+			Sort      string `json:"sort"`
+		}{nameF{anyOf[string]{[]string{pool}}}, MaxScheduledRunsLimit, offset, "NAME_ASC"}
+		var page []Deployment
+		if err := c.do(ctx, call{method: "POST", path: "/deployments/filter", body: body, out: &page, idempotent: true}); err != nil {
+			return nil, fmt.Errorf("list deployments of pool %q: %w", pool, err)
+		}
+		out = append(out, page...)
+		if len(page) < MaxScheduledRunsLimit {
+			return out, nil
+		}
+	}
+}
