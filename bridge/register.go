@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
@@ -28,12 +29,59 @@ func (b *Bridge) register(ctx context.Context) error {
 	b.mu.Lock()
 	b.poolID = pool.ID
 	b.mu.Unlock()
-	for _, dev := range b.devs.names() {
-		if err := b.registerOrFallback(ctx, dev); err != nil {
+	devs := b.devs.names()
+	errs := b.registerDevices(ctx, devs, true)
+	for _, dev := range devs {
+		if err := errs[dev]; err != nil {
 			return err
 		}
 	}
-	return nil
+	return ctx.Err() // a pass cut short registered only some devices
+}
+
+// registerConcurrency is how many devices register at once. One device is
+// about fifteen requests in a row (its queue, what it has in the pool,
+// one upsert per flow that changed), each a few hundred milliseconds of
+// Prefect server time on a small loaded machine: a hundred devices one
+// after another took minutes (README, "Fleet"). A few at once keep the
+// server busy without piling up writes (SQLite serializes them and
+// answers 503 when too many wait; the client retries those).
+const registerConcurrency = 4
+
+// registerDevices registers devs, registerConcurrency at a time, and
+// returns the error of each device that failed. With stopOnError no
+// device starts after one has failed (registerWithRetry starts the pass
+// again; the devices already done are then unchanged and cost one read).
+func (b *Bridge) registerDevices(ctx context.Context, devs []string, stopOnError bool) map[string]error {
+	errs := map[string]error{}
+	var mu sync.Mutex
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(errs) > 0
+	}
+	sem := make(chan struct{}, registerConcurrency)
+	var wg sync.WaitGroup
+	for _, dev := range devs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || stopOnError && failed() {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := b.registerOrFallback(ctx, dev); err != nil {
+				mu.Lock()
+				errs[dev] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // registerOrFallback registers dev's deployments from its agent's
@@ -94,7 +142,19 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 	if q.IsPaused {
 		b.log.Warn().Str("device", dev).Str("queue", q.Name).Msg("the device's work queue is paused in Prefect: its motion runs wait until it is resumed")
 	}
-	n := 0
+	// What the device already has in the pool: an upsert that would change
+	// nothing is skipped (a restart, or a catalogue that changed only some
+	// schemas, then costs a read instead of an upsert per flow). Without
+	// the list every deployment is upserted, as before.
+	have := map[string]*prefect.RegisteredDeployment{} // flow id + "/" + name
+	if list, err := b.pc.DeploymentsInPool(ctx, b.cfg.WorkPool, dev); err == nil {
+		for i := range list {
+			have[list[i].FlowID+"/"+list[i].Name] = &list[i]
+		}
+	} else if ctx.Err() == nil {
+		b.log.Debug().Err(err).Str("device", dev).Msg("could not list the device's deployments; upserting all of them")
+	}
+	n, unchanged := 0, 0
 	for i := range flowDefs {
 		def := &flowDefs[i]
 		spec, ok := specs[def.Command]
@@ -112,15 +172,19 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		}
 		dc := b.cfg.Deployments[def.Flow]
 		name := deploymentName(def, dev, first)
-		d, err := b.pc.UpsertDeployment(ctx, prefect.DeploymentSpec{
+		ds := prefect.DeploymentSpec{
 			Name: name, FlowID: flow, WorkPoolName: b.cfg.WorkPool, WorkQueueName: queueFor(dev, spec.Kind),
 			Description: fmt.Sprintf("%s Device %s, MQTT command %s (%s).", deploymentDescription(def, spec), dev, def.Command, spec.Kind),
 			Tags:        []string{"plate-resort", dev, string(spec.Kind)},
 			Entrypoint:  "mqtt://" + contract.DeviceTopics(b.cfg.Prefix, dev).Command(def.Command),
 			Parameters:  map[string]any{}, ParameterSchema: buildSchema(def, spec), EnforceParameterSchema: true,
 			Schedules: schedules(dc.Schedules), Paused: dc.Paused,
-		})
-		if err != nil {
+		}
+		var d *prefect.Deployment
+		if h := have[flow+"/"+name]; h.Matches(ds) {
+			d = &h.Deployment
+			unchanged++
+		} else if d, err = b.pc.UpsertDeployment(ctx, ds); err != nil {
 			return fmt.Errorf("deployment %s/%s: %w", def.Flow, name, err)
 		}
 		b.mu.Lock()
@@ -131,7 +195,7 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 	b.mu.Lock()
 	b.regSeq[dev] = seq
 	b.mu.Unlock()
-	b.log.Info().Str("device", dev).Int("deployments", n).Str("schemas_from", source).Str("pool", b.cfg.WorkPool).Msg("deployments registered")
+	b.log.Info().Str("device", dev).Int("deployments", n).Int("unchanged", unchanged).Str("schemas_from", source).Str("pool", b.cfg.WorkPool).Msg("deployments registered")
 	return nil
 }
 
@@ -175,6 +239,8 @@ func (b *Bridge) reregisterOnInfo(ctx context.Context) {
 	failed := map[string]failure{}
 	for {
 		_, ch := b.devs.get("")
+		var todo []string
+		seqs := map[string]int{}
 		for _, dev := range b.devs.names() {
 			st, _ := b.devs.get(dev)
 			b.mu.Lock()
@@ -186,8 +252,15 @@ func (b *Bridge) reregisterOnInfo(ctx context.Context) {
 			if f, ok := failed[dev]; ok && f.seq == st.InfoSeq && time.Since(f.at) < reregisterRetry {
 				continue // state messages wake this loop at 5 Hz: no retry storm
 			}
-			if err := b.registerOrFallback(ctx, dev); err != nil {
-				failed[dev] = failure{time.Now(), st.InfoSeq}
+			todo = append(todo, dev)
+			seqs[dev] = st.InfoSeq
+		}
+		// Devices that appeared together (a fleet found by discovery)
+		// register a few at a time, not one after another.
+		errs := b.registerDevices(ctx, todo, false)
+		for _, dev := range todo {
+			if err := errs[dev]; err != nil {
+				failed[dev] = failure{time.Now(), seqs[dev]}
 				if ctx.Err() == nil {
 					b.log.Warn().Err(err).Str("device", dev).Msg("could not register the device's deployments; will retry")
 				}

@@ -62,47 +62,19 @@ type prow struct {
 	Register time.Duration
 }
 
-// waitRegistered polls the pool's deployments until each of devs has one
-// per flow the bridge registers (bridge.FlowNames: the fleet's agents
-// offer every command), and returns each device's get-position deployment
-// id. It fails when timeout passes or the bridge exits.
+// waitRegistered waits until the pool holds one deployment per flow the
+// bridge registers (bridge.FlowNames: the fleet's agents offer every
+// command) for each of devs, polling the cheap count (listing a thousand
+// deployments with their schemas twice a second would load the server
+// being measured), and returns each device's get-position deployment id.
+// It fails when timeout passes or the bridge exits.
 func waitRegistered(ctx context.Context, pc *prefect.Client, pool string, devs []string, timeout time.Duration, br *stack.Child) (map[string]string, error) {
-	want := len(bridge.FlowNames())
+	want := len(bridge.FlowNames()) * len(devs)
 	deadline := time.Now().Add(timeout)
-	getPosFlow := ""
 	for {
-		var err error
-		done := 0
-		if getPosFlow == "" {
-			var fl *prefect.Flow
-			if fl, err = pc.ReadFlowByName(ctx, "get-position"); err == nil {
-				getPosFlow = fl.ID
-			}
-		}
-		var deps []prefect.Deployment
-		if getPosFlow != "" {
-			deps, err = pc.DeploymentsInPool(ctx, pool)
-		}
-		if err == nil && getPosFlow != "" {
-			count, getPos := map[string]int{}, map[string]string{}
-			for _, d := range deps {
-				for _, t := range d.Tags {
-					if strings.HasPrefix(t, "resort-") {
-						count[t]++
-						if d.FlowID == getPosFlow {
-							getPos[t] = d.ID
-						}
-					}
-				}
-			}
-			for _, dev := range devs {
-				if count[dev] >= want && getPos[dev] != "" {
-					done++
-				}
-			}
-			if done == len(devs) {
-				return getPos, nil
-			}
+		n, err := pc.CountDeploymentsInPool(ctx, pool)
+		if err == nil && n >= want {
+			break
 		}
 		select {
 		case <-br.Done():
@@ -110,12 +82,37 @@ func waitRegistered(ctx context.Context, pc *prefect.Client, pool string, devs [
 		default:
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%d of %d devices registered in pool %s after %s (last error: %v)", done, len(devs), pool, timeout, err)
+			return nil, fmt.Errorf("%d of %d deployments registered in pool %s after %s (last error: %v)", n, want, pool, timeout, err)
 		}
-		if err := stack.Sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := stack.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
+	fl, err := pc.ReadFlowByName(ctx, "get-position")
+	if err != nil {
+		return nil, err
+	}
+	deps, err := pc.DeploymentsInPool(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	getPos := map[string]string{}
+	for _, d := range deps {
+		if d.FlowID != fl.ID {
+			continue
+		}
+		for _, t := range d.Tags {
+			if slices.Contains(devs, t) {
+				getPos[t] = d.ID
+			}
+		}
+	}
+	for _, dev := range devs {
+		if getPos[dev] == "" {
+			return nil, fmt.Errorf("no get-position deployment of %s in pool %s", dev, pool)
+		}
+	}
+	return getPos, nil
 }
 
 // phases reads each run's state history (outside the timed part) and
