@@ -43,44 +43,84 @@ func (b *Bridge) register(ctx context.Context) error {
 // about fifteen requests in a row (its queue, what it has in the pool,
 // one upsert per flow that changed), each a few hundred milliseconds of
 // Prefect server time on a small loaded machine: a hundred devices one
-// after another took minutes (README, "Fleet"). A few at once keep the
-// server busy without piling up writes (SQLite serializes them and
-// answers 503 when too many wait; the client retries those).
+// after another took minutes (README, "Fleet"). A few at once overlap the
+// server's work with its database's; a server that answers 503 (SQLite
+// serializes writes and gives up on a busy database) gets one device at
+// a time from then on (registerDevices).
 const registerConcurrency = 4
 
-// registerDevices registers devs, registerConcurrency at a time, and
-// returns the error of each device that failed. With stopOnError no
-// device starts after one has failed (registerWithRetry starts the pass
-// again; the devices already done are then unchanged and cost one read).
+// busyRetries is how often one device is tried again, within the same
+// pass, after Prefect answered it 503 or 429 through all the client's
+// retries.
+const busyRetries = 3
+
+// registerDevices registers devs, up to registerConcurrency at a time, and
+// returns the error of each device that failed. A device refused because
+// Prefect is busy goes back in the queue (busyRetries times) and the pass
+// continues one device at a time. With stopOnError no device starts after
+// one has failed (registerWithRetry starts the pass again; the devices
+// already done are then unchanged and cost a read each).
 func (b *Bridge) registerDevices(ctx context.Context, devs []string, stopOnError bool) map[string]error {
-	errs := map[string]error{}
-	var mu sync.Mutex
-	failed := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(errs) > 0
-	}
-	sem := make(chan struct{}, registerConcurrency)
-	var wg sync.WaitGroup
+	var (
+		mu    sync.Mutex
+		errs  = map[string]error{}
+		tries = map[string]int{}
+		limit = registerConcurrency
+	)
+	todo := make(chan string, len(devs)) // a device is in it or in a worker, never both
+	var pending sync.WaitGroup
+	pending.Add(len(devs))
 	for _, dev := range devs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil || stopOnError && failed() {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := b.registerOrFallback(ctx, dev); err != nil {
-				mu.Lock()
-				errs[dev] = err
-				mu.Unlock()
-			}
-		}()
+		todo <- dev
 	}
-	wg.Wait()
+	go func() { pending.Wait(); close(todo) }()
+	var workers sync.WaitGroup
+	for w := range min(registerConcurrency, len(devs)) {
+		workers.Go(func() {
+			for dev := range todo {
+				mu.Lock()
+				over := w >= limit
+				skip := ctx.Err() != nil || stopOnError && len(errs) > 0
+				mu.Unlock()
+				if over { // the pass went down to fewer workers
+					todo <- dev
+					return
+				}
+				if skip {
+					pending.Done()
+					continue
+				}
+				err := b.registerOrFallback(ctx, dev)
+				if st := prefect.StatusOf(err); (st == 503 || st == 429) && ctx.Err() == nil {
+					mu.Lock()
+					retry := tries[dev] < busyRetries
+					if retry {
+						tries[dev]++
+						if limit > 1 {
+							limit = 1
+							b.log.Info().Err(err).Msg("Prefect is busy: registering one device at a time")
+						}
+					}
+					mu.Unlock()
+					if retry {
+						select {
+						case <-ctx.Done():
+						case <-time.After(time.Second):
+						}
+						todo <- dev
+						continue
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					errs[dev] = err
+					mu.Unlock()
+				}
+				pending.Done()
+			}
+		})
+	}
+	workers.Wait()
 	return errs
 }
 
