@@ -17,8 +17,14 @@ const PoolType = "plate-resort-mqtt"
 // register creates or updates the pool, the flows and every deployment. It
 // is idempotent: flows and deployments are upserts (docs/prefect.md §8).
 func (b *Bridge) register(ctx context.Context) error {
-	pool, err := b.pc.EnsureWorkPool(ctx, b.cfg.WorkPool, PoolType,
-		"plate-resort carousels over MQTT: runs are executed by the plate-resort bridge, not by a Python worker")
+	// Read first: the pool exists on every start but the first, and
+	// EnsureWorkPool leaves an existing pool as it is anyway (its create
+	// would be a refused write).
+	pool, err := b.pc.ReadWorkPool(ctx, b.cfg.WorkPool)
+	if err != nil {
+		pool, err = b.pc.EnsureWorkPool(ctx, b.cfg.WorkPool, PoolType,
+			"plate-resort carousels over MQTT: runs are executed by the plate-resort bridge, not by a Python worker")
+	}
 	if err != nil {
 		return fmt.Errorf("work pool %s: %w", b.cfg.WorkPool, err)
 	}
@@ -75,8 +81,19 @@ func (b *Bridge) registerDevices(ctx context.Context, devs []string, stopOnError
 	}
 	go func() { pending.Wait(); close(todo) }()
 	var workers sync.WaitGroup
+	// The first device registers alone: it creates (or reads) the flows
+	// that every device's deployments share, once, and the others find
+	// them known (upsertFlow).
+	first := make(chan struct{})
+	var once sync.Once
 	for w := range min(registerConcurrency, len(devs)) {
 		workers.Go(func() {
+			if w > 0 {
+				select {
+				case <-first:
+				case <-ctx.Done():
+				}
+			}
 			for dev := range todo {
 				mu.Lock()
 				over := w >= limit
@@ -91,6 +108,9 @@ func (b *Bridge) registerDevices(ctx context.Context, devs []string, stopOnError
 					continue
 				}
 				err := b.registerOrFallback(ctx, dev)
+				if w == 0 {
+					once.Do(func() { close(first) })
+				}
 				if st := prefect.StatusOf(err); (st == 503 || st == 429) && ctx.Err() == nil {
 					mu.Lock()
 					retry := tries[dev] < busyRetries
@@ -128,6 +148,15 @@ func (b *Bridge) registerDevices(ctx context.Context, devs []string, stopOnError
 // catalogue and, when Prefect refuses a schema taken from the agent's
 // retained info (422), from the built-in one rather than not at all.
 func (b *Bridge) registerOrFallback(ctx context.Context, dev string) error {
+	// A device found by its availability can have its retained info (its
+	// own catalogue) a moment behind, while a hundred infos are parsed:
+	// registering it from the config first would upsert its deployments
+	// twice. Give it the moment awaitInfo gives configured devices.
+	if st, _ := b.devs.get(dev); st.InfoSeq == 0 && st.Availability == contract.Online {
+		wctx, cancel := context.WithTimeout(ctx, b.cfg.AvailabilityWait)
+		b.devs.await(wctx, dev, func(s deviceStatus) bool { return s.InfoSeq != 0 })
+		cancel()
+	}
 	err := b.registerDevice(ctx, dev, dev == b.cfg.primary(), true)
 	if prefect.StatusOf(err) == 422 {
 		b.log.Warn().Err(err).Str("device", dev).Msg("Prefect refused the agent's command schemas; using the built-in catalogue")
@@ -171,10 +200,17 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		source = "config (the agent's retained info was refused)"
 		seq = -seq // remember it as handled, so the same info is not retried
 	}
-	q, restored, err := b.pc.EnsureWorkQueue(ctx, b.cfg.WorkPool, DeviceQueue(dev),
-		fmt.Sprintf("Motion commands of carousel %s, one at a time (concurrency limit 1): a run waits here, Scheduled or Late, while another drives the carousel.", dev), 1)
-	if err != nil {
-		return err
+	// The queue is read first: on every start but the first it exists, and
+	// a create that the server refuses (409) is a failed write, which a
+	// SQLite server under load answers 503 instead.
+	q, err := b.pc.ReadWorkQueue(ctx, b.cfg.WorkPool, DeviceQueue(dev))
+	restored := false
+	if err != nil || q.ConcurrencyLimit == nil || *q.ConcurrencyLimit != 1 {
+		q, restored, err = b.pc.EnsureWorkQueue(ctx, b.cfg.WorkPool, DeviceQueue(dev),
+			fmt.Sprintf("Motion commands of carousel %s, one at a time (concurrency limit 1): a run waits here, Scheduled or Late, while another drives the carousel.", dev), 1)
+		if err != nil {
+			return err
+		}
 	}
 	if restored {
 		b.log.Warn().Str("device", dev).Str("queue", q.Name).Msg("the device's work queue had another concurrency limit; set back to 1 so two runs never drive one carousel")
@@ -246,7 +282,12 @@ func (b *Bridge) upsertFlow(ctx context.Context, name string) (string, error) {
 	if ok {
 		return id, nil
 	}
-	f, err := b.pc.UpsertFlow(ctx, name, []string{"plate-resort"})
+	// Read first: POST /flows/ returns an existing flow unchanged, but it
+	// is a write, and a SQLite server under load refuses writes (503).
+	f, err := b.pc.ReadFlowByName(ctx, name)
+	if err != nil {
+		f, err = b.pc.UpsertFlow(ctx, name, []string{"plate-resort"})
+	}
 	if err != nil {
 		return "", fmt.Errorf("flow %s: %w", name, err)
 	}

@@ -101,7 +101,7 @@ func TestFleetbenchPrefect(t *testing.T) {
 		if r.Runs == 0 || r.P50 <= 0 || r.P99 < r.P50 || r.RunsPerS <= 0 || r.Burst == 0 {
 			t.Errorf("%s %s: a figure was not measured: %+v", r.DB, r.Worker, r)
 		}
-		if r.Worker == "bridge" && (r.BridgeKiB <= 0 || r.BrokerKiB <= 0 || r.Register <= 0) {
+		if r.Worker == "bridge" && (r.BridgeKiB <= 0 || r.BrokerKiB <= 0 || r.Register <= 0 || r.Reregister <= 0) {
 			t.Errorf("bridge, %d devices: no RSS or registration time: %+v", r.Devices, r)
 		}
 	}
