@@ -11,19 +11,20 @@ import (
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
-// TestFleetbench runs the benchmark at CI sizes (1 and 3 devices, a few
-// hundred requests, a 2 s load) in both modes, an agent process per device
-// and one `plate-resort up`: every request must be answered ok by the
-// device it was sent to (getPosition checks the reply), every figure must
-// be measured, and the table must have a row per size and mode. Timing
-// goals are reported by `make bench-fleet`, not asserted here.
+// TestFleetbench runs the benchmark small (1 and 10 devices, 500 requests,
+// a 3 s load; -short: 1 and 3, 200, 2 s) in both modes, an agent process
+// per device and one `plate-resort up`: every reply must come from the
+// device it was sent to (getPosition checks it) and all but 1% be ok,
+// every figure must be measured, and the table must have a row per size
+// and mode. Timing goals are reported by `make bench-fleet`, not asserted
+// here.
 func TestFleetbench(t *testing.T) {
 	if _, err := os.Stat("/dev/ptmx"); err != nil {
 		t.Skip("no /dev/ptmx for the simulated servos")
 	}
 	sizes, requests, load := []int{1, 3}, 200, 2*time.Second
 	if !testing.Short() {
-		sizes, requests, load = []int{1, 10}, 1000, 5*time.Second
+		sizes, requests, load = []int{1, 10}, 500, 3*time.Second
 	}
 	modes := []string{modeProcess, modeShared}
 	bin := testenv.PlateResort(t)
@@ -39,6 +40,10 @@ func TestFleetbench(t *testing.T) {
 	for i, r := range rows {
 		if r.N != sizes[i/len(modes)] || r.Mode != modes[i%len(modes)] || r.Seq < requests {
 			t.Errorf("row %d: %d devices, %s, %d sequential requests", i, r.N, r.Mode, r.Seq)
+		}
+		// A rare serial timeout of a busy machine is reported, not fatal.
+		if r.SeqErrors > r.Seq/100 {
+			t.Errorf("%d devices, %s: %d of %d sequential requests answered with an error", r.N, r.Mode, r.SeqErrors, r.Seq)
 		}
 		// At 57600 baud the servo's reply alone takes 5 ms on the wire
 		// (29 bytes x 10 bits), so a faster round trip means the request

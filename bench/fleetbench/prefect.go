@@ -17,6 +17,7 @@ import (
 	"github.com/plate-resort/plate-resort/bench/internal/stack"
 	"github.com/plate-resort/plate-resort/bridge"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/benchstat"
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
@@ -63,6 +64,9 @@ type prow struct {
 	// pool (bridge rows); Reregister the same bridge started again ->
 	// it logged every device registered (nothing left to change).
 	Register, Reregister time.Duration
+	// Err is why a bridge row stopped short (its other figures are what
+	// was measured before).
+	Err string
 }
 
 // waitRegistered waits until the pool holds one deployment per flow the
@@ -232,12 +236,20 @@ func runPrefectDB(ctx context.Context, o options, po prefectOptions, prefectBin,
 	o.logf("%s floor: p50 %.1f ms p99 %.1f ms, %.1f runs/s", db, ms(r.P50), ms(r.P99), r.RunsPerS)
 
 	// 2. The bridge, one fleet per size.
+	var bridgeErrs []error
+	defer func() { err = errors.Join(append(bridgeErrs, err)...) }()
 	for _, n := range po.sizes {
 		r, err := bridgeRuns(ctx, o, po, pc, apiURL, n)
-		if err != nil {
-			return rows, fmt.Errorf("bridge, %d devices: %w", n, err)
-		}
 		r.DB, r.DeviceRTP50 = db, rt[n]
+		if err != nil {
+			// The row says how far it got; the other sizes and the
+			// process worker are still measured.
+			r.Err = err.Error()
+			rows = append(rows, r)
+			bridgeErrs = append(bridgeErrs, fmt.Errorf("bridge, %d devices: %w", n, err))
+			o.logf("%s bridge, %d devices: %v", db, n, err)
+			continue
+		}
 		rows = append(rows, r)
 		o.logf("%s bridge, %d devices: p50 %.1f ms p99 %.1f ms, %.1f runs/s", db, n, ms(r.P50), ms(r.P99), r.RunsPerS)
 	}
@@ -372,9 +384,11 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	if mode == "" {
 		mode = modeProcess
 	}
+	// What was measured is kept when a later step fails.
+	r := prow{Worker: "bridge", Devices: n, FleetMode: mode}
 	f, err := startFleet(ctx, o, mode, n)
 	if err != nil {
-		return prow{}, err
+		return r, err
 	}
 	defer f.close()
 	devs := make([]string, n)
@@ -406,16 +420,30 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	began := time.Now()
 	br, err := f.st.Start("bridge", bridgeCmd())
 	if err != nil {
-		return prow{}, err
+		return r, err
 	}
 	defer func() { f.st.Remove(br) }()
 	getPos, err := waitRegistered(ctx, pc, pool, devs, po.regTimeout, br)
 	if err != nil {
 		f.st.DumpLogs(os.Stderr, 4<<10)
-		return prow{}, err
+		return r, err
 	}
-	reg := time.Since(began)
-	o.logf("bridge registered %d devices in %s", n, reg.Round(time.Millisecond))
+	r.Register = time.Since(began)
+	o.logf("bridge registered %d devices in %s", n, r.Register.Round(time.Millisecond))
+
+	// The same bridge started again: everything it registers is already
+	// in Prefect as it would send it. The runs go through this second life.
+	f.st.Remove(br)
+	began = time.Now()
+	if br, err = f.st.Start("bridge", bridgeCmd()); err != nil {
+		return r, err
+	}
+	if err := waitLogged(ctx, br, devs, po.regTimeout); err != nil {
+		f.st.DumpLogs(os.Stderr, 4<<10)
+		return r, fmt.Errorf("restarted bridge: %w", err)
+	}
+	r.Reregister = time.Since(began)
+	o.logf("restarted bridge registered %d devices in %s", n, r.Reregister.Round(time.Millisecond))
 	deps := make([]string, n)
 	for i, d := range devs {
 		deps[i] = getPos[d]
@@ -423,26 +451,26 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	o.logf("bridge serving %d devices (pid %d)", n, br.Pid())
 	// Time to settle: the first registration pass, the events websocket.
 	if err := stack.Sleep(ctx, 2*time.Second); err != nil {
-		return prow{}, err
+		return r, err
 	}
 	lat := make([]time.Duration, 0, po.bridgeRuns)
 	var seqIDs []string
 	for k := range po.bridgeRuns {
 		fr, err := stack.CreateRun(ctx, pc, deps[k%n], map[string]any{}, "seq-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
 		if err != nil {
-			return prow{}, err
+			return r, err
 		}
 		done, err := stack.WaitFinal(ctx, pc, fr.ID, 2*time.Minute)
 		if err != nil {
-			return prow{}, err
+			return r, err
 		}
 		if done.State.Type != prefect.StateCompleted {
-			return prow{}, fmt.Errorf("get-position on %s ended %s: %s", devs[k%n], done.State.Type, done.State.Message)
+			return r, fmt.Errorf("get-position on %s ended %s: %s", devs[k%n], done.State.Type, done.State.Message)
 		}
 		lat = append(lat, done.State.Timestamp.Sub(done.Created))
 		seqIDs = append(seqIDs, fr.ID)
 	}
-	r := prow{Worker: "bridge", Devices: n, FleetMode: mode, Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99), Register: reg}
+	r.Runs, r.P50, r.P99 = len(lat), benchstat.Percentile(lat, 50), benchstat.Percentile(lat, 99)
 	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
 		return r, err
 	}
@@ -462,20 +490,6 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	if r.RunsPerS, err = burst(ctx, pc, bd, 5*time.Minute, sample); err != nil {
 		return r, err
 	}
-
-	// The same bridge started again: everything it registers is already
-	// in Prefect as it would send it.
-	f.st.Remove(br)
-	began = time.Now()
-	if br, err = f.st.Start("bridge", bridgeCmd()); err != nil {
-		return r, err
-	}
-	if err := waitLogged(ctx, br, devs, po.regTimeout); err != nil {
-		f.st.DumpLogs(os.Stderr, 4<<10)
-		return r, fmt.Errorf("restarted bridge: %w", err)
-	}
-	r.Reregister = time.Since(began)
-	o.logf("restarted bridge registered %d devices in %s", n, r.Reregister.Round(time.Millisecond))
 	return r, nil
 }
 
@@ -675,8 +689,18 @@ func prefectTable(rows []prow) string {
 		if r.NotCompleted > 0 {
 			bu += fmt.Sprintf(", %d not Completed", r.NotCompleted)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f ms | %.1f ms | %.2f (%s) | %s | %s | %s | %s | %s |\n",
-			r.DB, r.Worker, dev, r.Runs, ms(r.P50), ms(r.P99), r.RunsPerS, bu, goal, brk, brg, reg, ph)
+		if r.Err != "" {
+			bu += ", stopped: " + contract.Clip(r.Err, 160)
+		}
+		p50, p99, rps := "—", "—", "—"
+		if r.Runs > 0 {
+			p50, p99 = fmt.Sprintf("%.1f ms", ms(r.P50)), fmt.Sprintf("%.1f ms", ms(r.P99))
+		}
+		if r.RunsPerS > 0 {
+			rps = fmt.Sprintf("%.2f", r.RunsPerS)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s (%s) | %s | %s | %s | %s | %s |\n",
+			r.DB, r.Worker, dev, r.Runs, p50, p99, rps, bu, goal, brk, brg, reg, ph)
 	}
 	return b.String()
 }

@@ -412,6 +412,11 @@ func (c *Client) CountDeploymentsInPool(ctx context.Context, pool string) (int, 
 // every one of tags (none: all of them), paging through POST
 // /deployments/filter (src/prefect/server/api/deployments.py
 // read_deployments; a page is at most PREFECT_API_DEFAULT_LIMIT, 200).
+// Pages are sorted by creation time: the only sort Prefect offers besides
+// the name and the update time (src/prefect/server/schemas/sorting.py
+// DeploymentSort), and names repeat (one per device and flow), so
+// PostgreSQL may order equal names differently from one page to the next
+// and skip some; a deployment seen twice is listed once.
 func (c *Client) DeploymentsInPool(ctx context.Context, pool string, tags ...string) ([]RegisteredDeployment, error) {
 	if err := checkPoolName(pool); err != nil {
 		return nil, err
@@ -427,6 +432,7 @@ func (c *Client) DeploymentsInPool(ctx context.Context, pool string, tags ...str
 		deps = &depsF{tagsF{tags}}
 	}
 	var out []RegisteredDeployment
+	seen := map[string]bool{}
 	for offset := 0; ; offset += MaxScheduledRunsLimit {
 		body := struct {
 			WorkPools   poolFilter `json:"work_pools"`
@@ -434,12 +440,17 @@ func (c *Client) DeploymentsInPool(ctx context.Context, pool string, tags ...str
 			Limit       int        `json:"limit"`
 			Offset      int        `json:"offset"`
 			Sort        string     `json:"sort"`
-		}{poolFilter{anyOf[string]{[]string{pool}}}, deps, MaxScheduledRunsLimit, offset, "NAME_ASC"}
+		}{poolFilter{anyOf[string]{[]string{pool}}}, deps, MaxScheduledRunsLimit, offset, "CREATED_DESC"}
 		var page []RegisteredDeployment
 		if err := c.do(ctx, call{method: "POST", path: "/deployments/filter", body: body, out: &page, idempotent: true}); err != nil {
 			return nil, fmt.Errorf("list deployments of pool %q: %w", pool, err)
 		}
-		out = append(out, page...)
+		for _, d := range page {
+			if !seen[d.ID] {
+				seen[d.ID] = true
+				out = append(out, d)
+			}
+		}
 		if len(page) < MaxScheduledRunsLimit {
 			return out, nil
 		}

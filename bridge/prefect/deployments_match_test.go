@@ -84,7 +84,7 @@ func TestDeploymentMatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"deployments":{"tags":{"all_":["resort-2"]}},"limit":200,"offset":0,"sort":"NAME_ASC","work_pools":{"name":{"any_":["pool-a"]}}}`
+	want := `{"deployments":{"tags":{"all_":["resort-2"]}},"limit":200,"offset":0,"sort":"CREATED_DESC","work_pools":{"name":{"any_":["pool-a"]}}}`
 	if b, _ := json.Marshal(filter); string(b) != want {
 		t.Errorf("filter sent %s, want %s", b, want)
 	}
