@@ -105,3 +105,8 @@ func deploymentName(def *flowDef, device string, first bool) string {
 	}
 	return device
 }
+
+// FlowNames are the Prefect flows the bridge registers: one deployment of
+// each per device whose agent offers the flow's command (every command of
+// a current agent), for harnesses that wait for a fleet's registration.
+func FlowNames() []string { return flowNames() }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
@@ -16,8 +17,14 @@ const PoolType = "plate-resort-mqtt"
 // register creates or updates the pool, the flows and every deployment. It
 // is idempotent: flows and deployments are upserts (docs/prefect.md §8).
 func (b *Bridge) register(ctx context.Context) error {
-	pool, err := b.pc.EnsureWorkPool(ctx, b.cfg.WorkPool, PoolType,
-		"plate-resort carousels over MQTT: runs are executed by the plate-resort bridge, not by a Python worker")
+	// Read first: the pool exists on every start but the first, and
+	// EnsureWorkPool leaves an existing pool as it is anyway (its create
+	// would be a refused write).
+	pool, err := b.pc.ReadWorkPool(ctx, b.cfg.WorkPool)
+	if err != nil {
+		pool, err = b.pc.EnsureWorkPool(ctx, b.cfg.WorkPool, PoolType,
+			"plate-resort carousels over MQTT: runs are executed by the plate-resort bridge, not by a Python worker")
+	}
 	if err != nil {
 		return fmt.Errorf("work pool %s: %w", b.cfg.WorkPool, err)
 	}
@@ -28,18 +35,128 @@ func (b *Bridge) register(ctx context.Context) error {
 	b.mu.Lock()
 	b.poolID = pool.ID
 	b.mu.Unlock()
-	for _, dev := range b.devs.names() {
-		if err := b.registerOrFallback(ctx, dev); err != nil {
+	devs := b.devs.names()
+	errs := b.registerDevices(ctx, devs, true)
+	for _, dev := range devs {
+		if err := errs[dev]; err != nil {
 			return err
 		}
 	}
-	return nil
+	return ctx.Err() // a pass cut short registered only some devices
+}
+
+// registerConcurrency is how many devices register at once. One device is
+// about fifteen requests in a row (its queue, what it has in the pool,
+// one upsert per flow that changed), each a few hundred milliseconds of
+// Prefect server time on a small loaded machine: a hundred devices one
+// after another took minutes (README, "Fleet"). A few at once overlap the
+// server's work with its database's; a server that answers 503 (SQLite
+// serializes writes and gives up on a busy database) gets one device at
+// a time from then on (registerDevices).
+const registerConcurrency = 4
+
+// busyRetries is how often one device is tried again, within the same
+// pass, after Prefect answered it 503 or 429 through all the client's
+// retries.
+const busyRetries = 3
+
+// registerDevices registers devs, up to registerConcurrency at a time, and
+// returns the error of each device that failed. A device refused because
+// Prefect is busy goes back in the queue (busyRetries times) and the pass
+// continues one device at a time. With stopOnError no device starts after
+// one has failed (registerWithRetry starts the pass again; the devices
+// already done are then unchanged and cost a read each).
+func (b *Bridge) registerDevices(ctx context.Context, devs []string, stopOnError bool) map[string]error {
+	var (
+		mu    sync.Mutex
+		errs  = map[string]error{}
+		tries = map[string]int{}
+		limit = registerConcurrency
+	)
+	todo := make(chan string, len(devs)) // a device is in it or in a worker, never both
+	var pending sync.WaitGroup
+	pending.Add(len(devs))
+	for _, dev := range devs {
+		todo <- dev
+	}
+	go func() { pending.Wait(); close(todo) }()
+	var workers sync.WaitGroup
+	// The first device registers alone: it creates (or reads) the flows
+	// that every device's deployments share, once, and the others find
+	// them known (upsertFlow).
+	first := make(chan struct{})
+	var once sync.Once
+	for w := range min(registerConcurrency, len(devs)) {
+		workers.Go(func() {
+			if w > 0 {
+				select {
+				case <-first:
+				case <-ctx.Done():
+				}
+			}
+			for dev := range todo {
+				mu.Lock()
+				over := w >= limit
+				skip := ctx.Err() != nil || stopOnError && len(errs) > 0
+				mu.Unlock()
+				if over { // the pass went down to fewer workers
+					todo <- dev
+					return
+				}
+				if skip {
+					pending.Done()
+					continue
+				}
+				err := b.registerOrFallback(ctx, dev)
+				if w == 0 {
+					once.Do(func() { close(first) })
+				}
+				if st := prefect.StatusOf(err); (st == 503 || st == 429) && ctx.Err() == nil {
+					mu.Lock()
+					retry := tries[dev] < busyRetries
+					if retry {
+						tries[dev]++
+						if limit > 1 {
+							limit = 1
+							b.log.Info().Err(err).Msg("Prefect is busy: registering one device at a time")
+						}
+					}
+					mu.Unlock()
+					if retry {
+						select {
+						case <-ctx.Done():
+						case <-time.After(time.Second):
+						}
+						todo <- dev
+						continue
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					errs[dev] = err
+					mu.Unlock()
+				}
+				pending.Done()
+			}
+		})
+	}
+	workers.Wait()
+	return errs
 }
 
 // registerOrFallback registers dev's deployments from its agent's
 // catalogue and, when Prefect refuses a schema taken from the agent's
 // retained info (422), from the built-in one rather than not at all.
 func (b *Bridge) registerOrFallback(ctx context.Context, dev string) error {
+	// A device found by its availability can have its retained info (its
+	// own catalogue) a moment behind, while a hundred infos are parsed:
+	// registering it from the config first would upsert its deployments
+	// twice. Give it the moment awaitInfo gives configured devices.
+	if st, _ := b.devs.get(dev); st.InfoSeq == 0 && st.Availability == contract.Online {
+		wctx, cancel := context.WithTimeout(ctx, b.cfg.AvailabilityWait)
+		b.devs.await(wctx, dev, func(s deviceStatus) bool { return s.InfoSeq != 0 })
+		cancel()
+	}
 	err := b.registerDevice(ctx, dev, dev == b.cfg.primary(), true)
 	if prefect.StatusOf(err) == 422 {
 		b.log.Warn().Err(err).Str("device", dev).Msg("Prefect refused the agent's command schemas; using the built-in catalogue")
@@ -83,10 +200,17 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		source = "config (the agent's retained info was refused)"
 		seq = -seq // remember it as handled, so the same info is not retried
 	}
-	q, restored, err := b.pc.EnsureWorkQueue(ctx, b.cfg.WorkPool, DeviceQueue(dev),
-		fmt.Sprintf("Motion commands of carousel %s, one at a time (concurrency limit 1): a run waits here, Scheduled or Late, while another drives the carousel.", dev), 1)
-	if err != nil {
-		return err
+	// The queue is read first: on every start but the first it exists, and
+	// a create that the server refuses (409) is a failed write, which a
+	// SQLite server under load answers 503 instead.
+	q, err := b.pc.ReadWorkQueue(ctx, b.cfg.WorkPool, DeviceQueue(dev))
+	restored := false
+	if err != nil || q.ConcurrencyLimit == nil || *q.ConcurrencyLimit != 1 {
+		q, restored, err = b.pc.EnsureWorkQueue(ctx, b.cfg.WorkPool, DeviceQueue(dev),
+			fmt.Sprintf("Motion commands of carousel %s, one at a time (concurrency limit 1): a run waits here, Scheduled or Late, while another drives the carousel.", dev), 1)
+		if err != nil {
+			return err
+		}
 	}
 	if restored {
 		b.log.Warn().Str("device", dev).Str("queue", q.Name).Msg("the device's work queue had another concurrency limit; set back to 1 so two runs never drive one carousel")
@@ -94,7 +218,19 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 	if q.IsPaused {
 		b.log.Warn().Str("device", dev).Str("queue", q.Name).Msg("the device's work queue is paused in Prefect: its motion runs wait until it is resumed")
 	}
-	n := 0
+	// What the device already has in the pool: an upsert that would change
+	// nothing is skipped (a restart, or a catalogue that changed only some
+	// schemas, then costs a read instead of an upsert per flow). Without
+	// the list every deployment is upserted, as before.
+	have := map[string]*prefect.RegisteredDeployment{} // flow id + "/" + name
+	if list, err := b.pc.DeploymentsInPool(ctx, b.cfg.WorkPool, dev); err == nil {
+		for i := range list {
+			have[list[i].FlowID+"/"+list[i].Name] = &list[i]
+		}
+	} else if ctx.Err() == nil {
+		b.log.Debug().Err(err).Str("device", dev).Msg("could not list the device's deployments; upserting all of them")
+	}
+	n, unchanged := 0, 0
 	for i := range flowDefs {
 		def := &flowDefs[i]
 		spec, ok := specs[def.Command]
@@ -112,15 +248,19 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 		}
 		dc := b.cfg.Deployments[def.Flow]
 		name := deploymentName(def, dev, first)
-		d, err := b.pc.UpsertDeployment(ctx, prefect.DeploymentSpec{
+		ds := prefect.DeploymentSpec{
 			Name: name, FlowID: flow, WorkPoolName: b.cfg.WorkPool, WorkQueueName: queueFor(dev, spec.Kind),
 			Description: fmt.Sprintf("%s Device %s, MQTT command %s (%s).", deploymentDescription(def, spec), dev, def.Command, spec.Kind),
 			Tags:        []string{"plate-resort", dev, string(spec.Kind)},
 			Entrypoint:  "mqtt://" + contract.DeviceTopics(b.cfg.Prefix, dev).Command(def.Command),
 			Parameters:  map[string]any{}, ParameterSchema: buildSchema(def, spec), EnforceParameterSchema: true,
 			Schedules: schedules(dc.Schedules), Paused: dc.Paused,
-		})
-		if err != nil {
+		}
+		var d *prefect.Deployment
+		if h := have[flow+"/"+name]; h.Matches(ds) {
+			d = &h.Deployment
+			unchanged++
+		} else if d, err = b.pc.UpsertDeployment(ctx, ds); err != nil {
 			return fmt.Errorf("deployment %s/%s: %w", def.Flow, name, err)
 		}
 		b.mu.Lock()
@@ -131,7 +271,7 @@ func (b *Bridge) registerDevice(ctx context.Context, dev string, first, fromInfo
 	b.mu.Lock()
 	b.regSeq[dev] = seq
 	b.mu.Unlock()
-	b.log.Info().Str("device", dev).Int("deployments", n).Str("schemas_from", source).Str("pool", b.cfg.WorkPool).Msg("deployments registered")
+	b.log.Info().Str("device", dev).Int("deployments", n).Int("unchanged", unchanged).Str("schemas_from", source).Str("pool", b.cfg.WorkPool).Msg("deployments registered")
 	return nil
 }
 
@@ -142,7 +282,12 @@ func (b *Bridge) upsertFlow(ctx context.Context, name string) (string, error) {
 	if ok {
 		return id, nil
 	}
-	f, err := b.pc.UpsertFlow(ctx, name, []string{"plate-resort"})
+	// Read first: POST /flows/ returns an existing flow unchanged, but it
+	// is a write, and a SQLite server under load refuses writes (503).
+	f, err := b.pc.ReadFlowByName(ctx, name)
+	if err != nil {
+		f, err = b.pc.UpsertFlow(ctx, name, []string{"plate-resort"})
+	}
 	if err != nil {
 		return "", fmt.Errorf("flow %s: %w", name, err)
 	}
@@ -175,6 +320,8 @@ func (b *Bridge) reregisterOnInfo(ctx context.Context) {
 	failed := map[string]failure{}
 	for {
 		_, ch := b.devs.get("")
+		var todo []string
+		seqs := map[string]int{}
 		for _, dev := range b.devs.names() {
 			st, _ := b.devs.get(dev)
 			b.mu.Lock()
@@ -186,8 +333,15 @@ func (b *Bridge) reregisterOnInfo(ctx context.Context) {
 			if f, ok := failed[dev]; ok && f.seq == st.InfoSeq && time.Since(f.at) < reregisterRetry {
 				continue // state messages wake this loop at 5 Hz: no retry storm
 			}
-			if err := b.registerOrFallback(ctx, dev); err != nil {
-				failed[dev] = failure{time.Now(), st.InfoSeq}
+			todo = append(todo, dev)
+			seqs[dev] = st.InfoSeq
+		}
+		// Devices that appeared together (a fleet found by discovery)
+		// register a few at a time, not one after another.
+		errs := b.registerDevices(ctx, todo, false)
+		for _, dev := range todo {
+			if err := errs[dev]; err != nil {
+				failed[dev] = failure{time.Now(), seqs[dev]}
 				if ctx.Err() == nil {
 					b.log.Warn().Err(err).Str("device", dev).Msg("could not register the device's deployments; will retry")
 				}

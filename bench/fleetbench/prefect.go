@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +15,9 @@ import (
 	"time"
 
 	"github.com/plate-resort/plate-resort/bench/internal/stack"
+	"github.com/plate-resort/plate-resort/bridge"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/contract"
 	"github.com/plate-resort/plate-resort/internal/benchstat"
 	"github.com/plate-resort/plate-resort/internal/testenv"
 )
@@ -21,14 +25,16 @@ import (
 // prefectOptions configure the Prefect part: the same runs on each
 // database, through three workers on one server.
 type prefectOptions struct {
-	bin         string   // prefect executable in a venv ("" skips the Prefect part)
-	dbs         []string // "sqlite", "postgres"
-	sizes       []int    // fleet sizes the bridge serves
-	floorRuns   int      // sequential floor runs
-	bridgeRuns  int      // sequential bridge runs per fleet size
-	burst       int      // runs created at once for runs/s per device (the floor: as many as the largest fleet), capped at maxBurst
-	processRuns int      // sequential process-worker runs (0: skip the process worker)
-	procBurst   int      // process-worker runs created at once
+	bin         string        // prefect executable in a venv ("" skips the Prefect part)
+	dbs         []string      // "sqlite", "postgres"
+	sizes       []int         // fleet sizes the bridge serves
+	floorRuns   int           // sequential floor runs
+	bridgeRuns  int           // sequential bridge runs per fleet size
+	burst       int           // runs created at once for runs/s per device (the floor: as many as the largest fleet), capped at maxBurst
+	processRuns int           // sequential process-worker runs (0: skip the process worker)
+	procBurst   int           // process-worker runs created at once
+	regTimeout  time.Duration // how long the bridge may take to register a fleet
+	fleetMode   string        // how the bridge's fleet runs: modeProcess (default) or modeShared
 }
 
 // maxBurst keeps a burst within one page of /flow_runs/filter
@@ -39,6 +45,7 @@ const maxBurst = 200
 type prow struct {
 	DB, Worker  string
 	Devices     int
+	FleetMode   string        // bridge rows: modeProcess or modeShared
 	Runs        int           // sequential runs measured
 	P50, P99    time.Duration // created -> Completed, Prefect timestamps
 	Burst       int           // runs created at once
@@ -53,6 +60,66 @@ type prow struct {
 	// (process worker rows: a stock worker that hits a busy SQLite server
 	// reports its run Crashed; that is its figure, not the bench's error).
 	NotCompleted int
+	// Register is bridge start -> every deployment of every device in the
+	// pool (bridge rows); Reregister the same bridge started again ->
+	// it logged every device registered (nothing left to change).
+	Register, Reregister time.Duration
+	// Err is why a bridge row stopped short (its other figures are what
+	// was measured before).
+	Err string
+}
+
+// waitRegistered waits until the pool holds one deployment per flow the
+// bridge registers (bridge.FlowNames: the fleet's agents offer every
+// command) for each of devs, polling the cheap count (listing a thousand
+// deployments with their schemas twice a second would load the server
+// being measured), and returns each device's get-position deployment id.
+// It fails when timeout passes or the bridge exits.
+func waitRegistered(ctx context.Context, pc *prefect.Client, pool string, devs []string, timeout time.Duration, br *stack.Child) (map[string]string, error) {
+	want := len(bridge.FlowNames()) * len(devs)
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := pc.CountDeploymentsInPool(ctx, pool)
+		if err == nil && n >= want {
+			break
+		}
+		select {
+		case <-br.Done():
+			return nil, errors.New("the bridge exited before registering")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%d of %d deployments registered in pool %s after %s (last error: %v)", n, want, pool, timeout, err)
+		}
+		if err := stack.Sleep(ctx, 250*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+	fl, err := pc.ReadFlowByName(ctx, "get-position")
+	if err != nil {
+		return nil, err
+	}
+	deps, err := pc.DeploymentsInPool(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	getPos := map[string]string{}
+	for _, d := range deps {
+		if d.FlowID != fl.ID {
+			continue
+		}
+		for _, t := range d.Tags {
+			if slices.Contains(devs, t) {
+				getPos[t] = d.ID
+			}
+		}
+	}
+	for _, dev := range devs {
+		if getPos[dev] == "" {
+			return nil, fmt.Errorf("no get-position deployment of %s in pool %s", dev, pool)
+		}
+	}
+	return getPos, nil
 }
 
 // phases reads each run's state history (outside the timed part) and
@@ -104,6 +171,9 @@ func runPrefect(ctx context.Context, o options, po prefectOptions, rt map[int]ti
 	prefectBin, python, err := stack.FindPrefect(po.bin)
 	if err != nil {
 		return nil, err
+	}
+	if po.regTimeout <= 0 {
+		po.regTimeout = 15 * time.Minute
 	}
 	// A failure on one database still lets the other be measured.
 	var rows []prow
@@ -166,12 +236,20 @@ func runPrefectDB(ctx context.Context, o options, po prefectOptions, prefectBin,
 	o.logf("%s floor: p50 %.1f ms p99 %.1f ms, %.1f runs/s", db, ms(r.P50), ms(r.P99), r.RunsPerS)
 
 	// 2. The bridge, one fleet per size.
+	var bridgeErrs []error
+	defer func() { err = errors.Join(append(bridgeErrs, err)...) }()
 	for _, n := range po.sizes {
 		r, err := bridgeRuns(ctx, o, po, pc, apiURL, n)
-		if err != nil {
-			return rows, fmt.Errorf("bridge, %d devices: %w", n, err)
-		}
 		r.DB, r.DeviceRTP50 = db, rt[n]
+		if err != nil {
+			// The row says how far it got; the other sizes and the
+			// process worker are still measured.
+			r.Err = err.Error()
+			rows = append(rows, r)
+			bridgeErrs = append(bridgeErrs, fmt.Errorf("bridge, %d devices: %w", n, err))
+			o.logf("%s bridge, %d devices: %v", db, n, err)
+			continue
+		}
 		rows = append(rows, r)
 		o.logf("%s bridge, %d devices: p50 %.1f ms p99 %.1f ms, %.1f runs/s", db, n, ms(r.P50), ms(r.P99), r.RunsPerS)
 	}
@@ -302,9 +380,15 @@ func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, er
 func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.Client, apiURL string, n int) (prow, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	f, err := startFleet(ctx, o, n)
+	mode := po.fleetMode
+	if mode == "" {
+		mode = modeProcess
+	}
+	// What was measured is kept when a later step fails.
+	r := prow{Worker: "bridge", Devices: n, FleetMode: mode}
+	f, err := startFleet(ctx, o, mode, n)
 	if err != nil {
-		return prow{}, err
+		return r, err
 	}
 	defer f.close()
 	devs := make([]string, n)
@@ -318,56 +402,75 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	if n > 64 {
 		list = ""
 	}
+	// A pool per fleet size: each size's registration starts from a pool
+	// with none of its deployments (the deployments themselves, named by
+	// flow and device, move from the previous size's pool).
+	pool := bridgePool + "-" + strconv.Itoa(n)
 	worker := "fleetbench-bridge-" + strconv.Itoa(n)
-	cmd := newExecCmd(o.bin, []string{"bridge", "--work_pool", bridgePool, "--worker_name", worker,
-		"--mqtt.url", "mqtt://" + f.addr, "--prefix", prefix, "--devices=" + list,
-		"--log.level", "warn", "--log.format", "json"},
-		append(stack.BaseEnv(), "PREFECT_API_URL="+apiURL,
-			// The scheduled health deployment would add runs of its own.
-			"PLATE_RESORT_DEPLOYMENTS__GET-MOTOR-HEALTH__PAUSED=true"))
-	br, err := f.st.Start("bridge", cmd)
-	if err != nil {
-		return prow{}, err
+	// At info level the bridge logs each device's registration (and little
+	// else); the restart below is timed by it.
+	bridgeCmd := func() *execCmd {
+		return newExecCmd(o.bin, []string{"bridge", "--work_pool", pool, "--worker_name", worker,
+			"--mqtt.url", "mqtt://" + f.addr, "--prefix", prefix, "--devices=" + list,
+			"--log.level", "info", "--log.format", "json"},
+			append(stack.BaseEnv(), "PREFECT_API_URL="+apiURL,
+				// The scheduled health deployment would add runs of its own.
+				"PLATE_RESORT_DEPLOYMENTS__GET-MOTOR-HEALTH__PAUSED=true"))
 	}
-	defer f.st.Remove(br)
-	// The first device keeps the upstream name get-position/get-position,
-	// the others get-position/<device> (README, Prefect).
+	began := time.Now()
+	br, err := f.st.Start("bridge", bridgeCmd())
+	if err != nil {
+		return r, err
+	}
+	defer func() { f.st.Remove(br) }()
+	getPos, err := waitRegistered(ctx, pc, pool, devs, po.regTimeout, br)
+	if err != nil {
+		f.st.DumpLogs(os.Stderr, 4<<10)
+		return r, err
+	}
+	r.Register = time.Since(began)
+	o.logf("bridge registered %d devices in %s", n, r.Register.Round(time.Millisecond))
+
+	// The same bridge started again: everything it registers is already
+	// in Prefect as it would send it. The runs go through this second life.
+	f.st.Remove(br)
+	began = time.Now()
+	if br, err = f.st.Start("bridge", bridgeCmd()); err != nil {
+		return r, err
+	}
+	if err := waitLogged(ctx, br, devs, po.regTimeout); err != nil {
+		f.st.DumpLogs(os.Stderr, 4<<10)
+		return r, fmt.Errorf("restarted bridge: %w", err)
+	}
+	r.Reregister = time.Since(began)
+	o.logf("restarted bridge registered %d devices in %s", n, r.Reregister.Round(time.Millisecond))
 	deps := make([]string, n)
 	for i, d := range devs {
-		name := d
-		if i == 0 {
-			name = "get-position"
-		}
-		dep, err := stack.WaitDeployment(ctx, pc, "get-position", name, 2*time.Minute)
-		if err != nil {
-			f.st.DumpLogs(os.Stderr, 4<<10)
-			return prow{}, err
-		}
-		deps[i] = dep.ID
+		deps[i] = getPos[d]
 	}
 	o.logf("bridge serving %d devices (pid %d)", n, br.Pid())
 	// Time to settle: the first registration pass, the events websocket.
 	if err := stack.Sleep(ctx, 2*time.Second); err != nil {
-		return prow{}, err
+		return r, err
 	}
 	lat := make([]time.Duration, 0, po.bridgeRuns)
 	var seqIDs []string
 	for k := range po.bridgeRuns {
 		fr, err := stack.CreateRun(ctx, pc, deps[k%n], map[string]any{}, "seq-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
 		if err != nil {
-			return prow{}, err
+			return r, err
 		}
 		done, err := stack.WaitFinal(ctx, pc, fr.ID, 2*time.Minute)
 		if err != nil {
-			return prow{}, err
+			return r, err
 		}
 		if done.State.Type != prefect.StateCompleted {
-			return prow{}, fmt.Errorf("get-position on %s ended %s: %s", devs[k%n], done.State.Type, done.State.Message)
+			return r, fmt.Errorf("get-position on %s ended %s: %s", devs[k%n], done.State.Type, done.State.Message)
 		}
 		lat = append(lat, done.State.Timestamp.Sub(done.Created))
 		seqIDs = append(seqIDs, fr.ID)
 	}
-	r := prow{Worker: "bridge", Devices: n, Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	r.Runs, r.P50, r.P99 = len(lat), benchstat.Percentile(lat, 50), benchstat.Percentile(lat, 99)
 	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
 		return r, err
 	}
@@ -380,14 +483,57 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		if v, err := benchstat.RSSKiB(br.Pid()); err == nil {
 			r.BridgeKiB = max(r.BridgeKiB, v)
 		}
-		if v, err := benchstat.RSSKiB(f.broker.Pid()); err == nil {
-			r.BrokerKiB = max(r.BrokerKiB, v)
+		if v, err := benchstat.RSSKiB(f.procs()[0].Pid()); err == nil {
+			r.BrokerKiB = max(r.BrokerKiB, v) // the broker, or in shared mode all of `up`
 		}
 	}
 	if r.RunsPerS, err = burst(ctx, pc, bd, 5*time.Minute, sample); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// waitLogged waits until the log of this life of the bridge br says
+// "deployments registered" for each of devs.
+func waitLogged(ctx context.Context, br *stack.Child, devs []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(br.Log)
+		if err != nil {
+			return err
+		}
+		// Stack.Start appends each life after a "=== ... start" line.
+		if i := bytes.LastIndex(b, []byte("\n=== ")); i >= 0 {
+			b = b[i+1:]
+		}
+		done := map[string]bool{}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var e struct{ Message, Device string }
+			if json.Unmarshal(line, &e) == nil && e.Message == "deployments registered" {
+				done[e.Device] = true
+			}
+		}
+		n := 0
+		for _, d := range devs {
+			if done[d] {
+				n++
+			}
+		}
+		if n == len(devs) {
+			return nil
+		}
+		select {
+		case <-br.Done():
+			return errors.New("the bridge exited before registering")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d devices registered after %s", n, len(devs), timeout)
+		}
+		if err := stack.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // burst creates one run of each deployment in deps at once (8 clients, as
@@ -507,8 +653,8 @@ func perSecond(runs []prefect.FlowRun) float64 {
 // get_position p50), and the process worker.
 func prefectTable(rows []prow) string {
 	var b strings.Builder
-	b.WriteString("| database | worker | devices | runs | created→Completed p50 | p99 | runs/s (burst) | goal: 1.5 × floor + get_position (p50) | broker RSS | bridge RSS | p50 →Pending / →Running / →Completed |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| database | worker | devices | runs | created→Completed p50 | p99 | runs/s (burst) | goal: 1.5 × floor + get_position (p50) | broker RSS | bridge RSS | registration: first / restart | p50 →Pending / →Running / →Completed |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	floors := map[string]time.Duration{}
 	for _, r := range rows {
 		if r.Worker == "floor" {
@@ -516,7 +662,7 @@ func prefectTable(rows []prow) string {
 		}
 	}
 	for _, r := range rows {
-		dev, goal, brk, brg := "—", "", "", ""
+		dev, goal, brk, brg, reg := "—", "", "", "", ""
 		if r.Devices > 0 {
 			dev = strconv.Itoa(r.Devices)
 		}
@@ -528,6 +674,12 @@ func prefectTable(rows []prow) string {
 				goal = fmt.Sprintf("%.1f ms + get_position", ms(f*3/2))
 			}
 			brk, brg = mib(r.BrokerKiB), mib(r.BridgeKiB)
+			if r.FleetMode == modeShared {
+				brk += " (all of `up`)"
+			}
+			if r.Register > 0 {
+				reg = fmt.Sprintf("%.1f s / %.1f s", r.Register.Seconds(), r.Reregister.Seconds())
+			}
 		}
 		ph := ""
 		if r.Phases != ([3]time.Duration{}) {
@@ -537,17 +689,20 @@ func prefectTable(rows []prow) string {
 		if r.NotCompleted > 0 {
 			bu += fmt.Sprintf(", %d not Completed", r.NotCompleted)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.1f ms | %.1f ms | %.2f (%s) | %s | %s | %s | %s |\n",
-			r.DB, r.Worker, dev, r.Runs, ms(r.P50), ms(r.P99), r.RunsPerS, bu, goal, brk, brg, ph)
+		if r.Err != "" {
+			bu += ", stopped: " + contract.Clip(r.Err, 160)
+		}
+		p50, p99, rps := "—", "—", "—"
+		if r.Runs > 0 {
+			p50, p99 = fmt.Sprintf("%.1f ms", ms(r.P50)), fmt.Sprintf("%.1f ms", ms(r.P99))
+		}
+		if r.RunsPerS > 0 {
+			rps = fmt.Sprintf("%.2f", r.RunsPerS)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s (%s) | %s | %s | %s | %s | %s |\n",
+			r.DB, r.Worker, dev, r.Runs, p50, p99, rps, bu, goal, brk, brg, reg, ph)
 	}
 	return b.String()
-}
-
-func mib(kib int64) string {
-	if kib <= 0 {
-		return ""
-	}
-	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
 }
 
 // parseDBs is -prefect-db: sqlite, postgres or both.

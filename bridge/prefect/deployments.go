@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"time"
 )
 
@@ -118,10 +119,8 @@ func rawJSON(v any, whenNil string) (json.RawMessage, error) {
 	return b, err
 }
 
-// UpsertDeployment creates or updates the deployment (flow_id, name). An
-// update replaces schedules and deletes the deployment's not-yet-started
-// auto-scheduled runs; runs created by run_deployment are kept (docs/prefect.md §8).
-func (c *Client) UpsertDeployment(ctx context.Context, s DeploymentSpec) (*Deployment, error) {
+// wire is the body of POST /deployments/ for s.
+func (s DeploymentSpec) wire() (*deploymentCreate, error) {
 	if s.Name == "" || s.FlowID == "" {
 		return nil, errors.New("prefect: deployment needs a Name and a FlowID")
 	}
@@ -130,7 +129,7 @@ func (c *Client) UpsertDeployment(ctx context.Context, s DeploymentSpec) (*Deplo
 			return nil, err
 		}
 	}
-	body := deploymentCreate{
+	body := &deploymentCreate{
 		Name: s.Name, FlowID: s.FlowID, WorkPoolName: s.WorkPoolName, WorkQueueName: s.WorkQueueName,
 		Description: s.Description, Tags: s.Tags, Version: s.Version, Entrypoint: s.Entrypoint,
 		EnforceParameterSchema: s.EnforceParameterSchema, Paused: s.Paused,
@@ -159,11 +158,173 @@ func (c *Client) UpsertDeployment(ctx context.Context, s DeploymentSpec) (*Deplo
 			body.ConcurrencyOptions = &concurrencyOption{CollisionStrategy: s.CollisionStrategy}
 		}
 	}
+	return body, nil
+}
+
+// UpsertDeployment creates or updates the deployment (flow_id, name). An
+// update replaces schedules and deletes the deployment's not-yet-started
+// auto-scheduled runs; runs created by run_deployment are kept (docs/prefect.md §8).
+func (c *Client) UpsertDeployment(ctx context.Context, s DeploymentSpec) (*Deployment, error) {
+	body, err := s.wire()
+	if err != nil {
+		return nil, err
+	}
 	var d Deployment
 	if err := c.do(ctx, call{method: "POST", path: "/deployments/", body: body, out: &d, idempotent: true}); err != nil {
 		return nil, fmt.Errorf("upsert deployment %q: %w", s.Name, err)
 	}
 	return &d, nil
+}
+
+// RegisteredDeployment is a deployment as the server holds it, with every
+// field of its answer kept for Matches.
+type RegisteredDeployment struct {
+	Deployment
+	fields map[string]json.RawMessage
+}
+
+// UnmarshalJSON keeps the whole answer next to the decoded Deployment.
+func (r *RegisteredDeployment) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &r.Deployment); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &r.fields)
+}
+
+// Matches reports whether UpsertDeployment(s) would leave r as it is, so
+// that the upsert can be skipped. The upsert sets only the fields it sends
+// (src/prefect/server/models/deployments.py create_deployment: the
+// conflict update is the request's set fields), so each field s would send
+// is compared with the server's value as JSON (key order and 300 vs 300.0
+// do not matter); schedules are compared as a set, each with the server's
+// defaults for what s leaves out (an interval's anchor_date and "UTC"
+// timezone, a cron's day_or true). Anything it cannot compare (a
+// concurrency limit, a field the server did not return) is a mismatch: a
+// false "no" costs one upsert, a false "yes" would leave the deployment
+// stale.
+func (r *RegisteredDeployment) Matches(s DeploymentSpec) bool {
+	body, err := s.wire()
+	if err != nil || r == nil || r.fields == nil {
+		return false
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return false
+	}
+	var sent map[string]json.RawMessage
+	if json.Unmarshal(b, &sent) != nil {
+		return false
+	}
+	for k, v := range sent {
+		have, ok := r.fields[k]
+		if !ok {
+			return false
+		}
+		switch k {
+		case "schedules":
+			if !schedulesMatch(v, have) {
+				return false
+			}
+		case "name", "flow_id", "work_pool_name", "work_queue_name", "description", "version", "entrypoint",
+			"enforce_parameter_schema", "paused", "tags", "parameters", "parameter_openapi_schema":
+			if !jsonEqual(v, have) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// serverSchedule is one of a deployment's schedules as the server returns
+// it (src/prefect/server/schemas/core.py DeploymentSchedule).
+type serverSchedule struct {
+	Schedule         map[string]json.RawMessage `json:"schedule"`
+	Active           bool                       `json:"active"`
+	MaxScheduledRuns *int                       `json:"max_scheduled_runs"`
+	Parameters       map[string]any             `json:"parameters"`
+	Slug             *string                    `json:"slug"`
+}
+
+// schedulesMatch: the sent schedules and the server's are the same set
+// (the server lists them in its own order).
+func schedulesMatch(sentRaw, haveRaw json.RawMessage) bool {
+	var sent []scheduleCreate
+	var have []serverSchedule
+	if json.Unmarshal(sentRaw, &sent) != nil || json.Unmarshal(haveRaw, &have) != nil || len(sent) != len(have) {
+		return false
+	}
+	used := make([]bool, len(have))
+next:
+	for _, sc := range sent {
+		for i, h := range have {
+			if !used[i] && scheduleMatches(sc, h) {
+				used[i] = true
+				continue next
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// scheduleMatches compares one sent schedule with one of the server's: an
+// upsert recreates each with only schedule and active set (no
+// max_scheduled_runs, parameters or slug).
+func scheduleMatches(sc scheduleCreate, h serverSchedule) bool {
+	if sc.Active != h.Active || h.MaxScheduledRuns != nil || len(h.Parameters) > 0 || (h.Slug != nil && *h.Slug != "") {
+		return false
+	}
+	for k, v := range sc.Schedule {
+		hv, ok := h.Schedule[k]
+		if !ok {
+			return false
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return false
+		}
+		if k == "anchor_date" {
+			var x, y time.Time
+			if json.Unmarshal(b, &x) != nil || json.Unmarshal(hv, &y) != nil || !x.Equal(y) {
+				return false
+			}
+			continue
+		}
+		if !jsonEqual(b, hv) {
+			return false
+		}
+	}
+	// What the server holds beyond what was sent must be its default for it.
+	for k, hv := range h.Schedule {
+		if _, ok := sc.Schedule[k]; ok {
+			continue
+		}
+		var v any
+		if json.Unmarshal(hv, &v) != nil {
+			return false
+		}
+		switch {
+		case k == "anchor_date":
+			// Picked by the server when none is sent; an upsert would pick
+			// another, equally arbitrary one.
+		case k == "timezone" && (v == nil || v == "UTC"):
+		case k == "day_or" && v == true:
+		case v == nil:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ReadDeploymentByName reads "flow/deployment" as run_deployment does.
@@ -221,4 +382,77 @@ func (c *Client) CreateFlowRun(ctx context.Context, deploymentID string, r FlowR
 		return nil, fmt.Errorf("create flow run: %w", err)
 	}
 	return &fr, nil
+}
+
+// poolFilter selects the deployments of one work pool in
+// /deployments/filter and /deployments/count.
+type poolFilter struct {
+	Name anyOf[string] `json:"name"`
+}
+
+// CountDeploymentsInPool is how many deployments work pool pool holds
+// (POST /deployments/count, src/prefect/server/api/deployments.py
+// count_deployments): one cheap query, where listing them returns each
+// one's parameter schema.
+func (c *Client) CountDeploymentsInPool(ctx context.Context, pool string) (int, error) {
+	if err := checkPoolName(pool); err != nil {
+		return 0, err
+	}
+	body := struct {
+		WorkPools poolFilter `json:"work_pools"`
+	}{poolFilter{anyOf[string]{[]string{pool}}}}
+	var n int
+	if err := c.do(ctx, call{method: "POST", path: "/deployments/count", body: body, out: &n, idempotent: true}); err != nil {
+		return 0, fmt.Errorf("count deployments of pool %q: %w", pool, err)
+	}
+	return n, nil
+}
+
+// DeploymentsInPool lists the deployments of work pool pool that carry
+// every one of tags (none: all of them), paging through POST
+// /deployments/filter (src/prefect/server/api/deployments.py
+// read_deployments; a page is at most PREFECT_API_DEFAULT_LIMIT, 200).
+// Pages are sorted by creation time: the only sort Prefect offers besides
+// the name and the update time (src/prefect/server/schemas/sorting.py
+// DeploymentSort), and names repeat (one per device and flow), so
+// PostgreSQL may order equal names differently from one page to the next
+// and skip some; a deployment seen twice is listed once.
+func (c *Client) DeploymentsInPool(ctx context.Context, pool string, tags ...string) ([]RegisteredDeployment, error) {
+	if err := checkPoolName(pool); err != nil {
+		return nil, err
+	}
+	type tagsF struct {
+		All []string `json:"all_"`
+	}
+	type depsF struct {
+		Tags tagsF `json:"tags"`
+	}
+	var deps *depsF
+	if len(tags) > 0 {
+		deps = &depsF{tagsF{tags}}
+	}
+	var out []RegisteredDeployment
+	seen := map[string]bool{}
+	for offset := 0; ; offset += MaxScheduledRunsLimit {
+		body := struct {
+			WorkPools   poolFilter `json:"work_pools"`
+			Deployments *depsF     `json:"deployments,omitempty"`
+			Limit       int        `json:"limit"`
+			Offset      int        `json:"offset"`
+			Sort        string     `json:"sort"`
+		}{poolFilter{anyOf[string]{[]string{pool}}}, deps, MaxScheduledRunsLimit, offset, "CREATED_DESC"}
+		var page []RegisteredDeployment
+		if err := c.do(ctx, call{method: "POST", path: "/deployments/filter", body: body, out: &page, idempotent: true}); err != nil {
+			return nil, fmt.Errorf("list deployments of pool %q: %w", pool, err)
+		}
+		for _, d := range page {
+			if !seen[d.ID] {
+				seen[d.ID] = true
+				out = append(out, d)
+			}
+		}
+		if len(page) < MaxScheduledRunsLimit {
+			return out, nil
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package prefect_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -144,5 +145,50 @@ func TestHeartbeatMakesWorkerOnline(t *testing.T) {
 	}
 	if err := c.WorkerHeartbeat(ctx, f.pool.Name, "bad/name", time.Second); err == nil {
 		t.Fatal("worker name with '/' accepted")
+	}
+}
+
+// What a real server holds after an upsert matches the spec (its schedule
+// defaults and order, its copy of the schema), so a second registration
+// can skip it; a changed spec does not match; DeploymentsInPool finds a
+// deployment by pool and tag, and CountDeploymentsInPool counts the pool.
+func TestRegisteredDeploymentMatchesItsSpec(t *testing.T) {
+	c := client(t, srv.Get(t))
+	ctx := ctxT(t)
+	f := newFixture(t, c)
+	spec := prefect.DeploymentSpec{
+		Name: "health", FlowID: f.flow.ID, WorkPoolName: f.pool.Name, WorkQueueName: "default",
+		Description: "motor health", Tags: []string{"plate-resort", "resort-9", "read"}, Entrypoint: "mqtt://health",
+		Parameters: map[string]any{}, ParameterSchema: hotelSchema, EnforceParameterSchema: true, Paused: true,
+		Schedules: []prefect.Schedule{
+			{Interval: 5 * time.Minute},
+			{Cron: "0 6 * * *", Timezone: "Europe/Paris", Inactive: true},
+		},
+	}
+	d, err := c.UpsertDeployment(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := c.DeploymentsInPool(ctx, f.pool.Name, "resort-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 1 || held[0].ID != d.ID {
+		t.Fatalf("DeploymentsInPool(%s, resort-9) = %+v, want only %s", f.pool.Name, held, d.ID)
+	}
+	if !held[0].Matches(spec) {
+		b, _ := json.Marshal(held[0].Deployment)
+		t.Fatalf("the server's copy does not match the spec it was upserted from: %s", b)
+	}
+	changed := spec
+	changed.Description = "other"
+	if held[0].Matches(changed) {
+		t.Error("a changed description matches")
+	}
+	if n, err := c.CountDeploymentsInPool(ctx, f.pool.Name); err != nil || n != 2 {
+		t.Errorf("CountDeploymentsInPool = %d, %v; want 2 (the fixture's and this one)", n, err)
+	}
+	if all, err := c.DeploymentsInPool(ctx, f.pool.Name); err != nil || len(all) != 2 {
+		t.Errorf("DeploymentsInPool without tags = %d deployments, %v; want 2", len(all), err)
 	}
 }

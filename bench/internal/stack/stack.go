@@ -298,20 +298,29 @@ func (s *Stack) StartBroker(ctx context.Context, bin, addr string, extra ...stri
 	if err != nil {
 		return nil, err
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	if err := WaitListening(ctx, c, addr, 15*time.Second); err != nil {
+		return c, fmt.Errorf("broker: %w", err)
+	}
+	return c, nil
+}
+
+// WaitListening waits up to timeout for c to accept TCP connections on
+// addr; it fails at once when c exits.
+func WaitListening(ctx context.Context, c *Child, addr string, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); ; {
 		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			_ = conn.Close()
-			return c, nil
+			return nil
 		}
 		select {
 		case <-c.done:
-			return c, errors.New("broker exited")
+			return errors.New("exited")
 		case <-ctx.Done():
-			return c, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return c, fmt.Errorf("broker not listening on %s after 15 s", addr)
+			return fmt.Errorf("not listening on %s after %s", addr, timeout)
 		}
 	}
 }
