@@ -25,8 +25,12 @@ type wsListener struct {
 	id, addr string
 	tlsCfg   *tls.Config
 	ln       net.Listener
-	srv      *http.Server
 	log      *slog.Logger
+	// mu orders Serve's creation of srv before Close's shutdown of it:
+	// Close may come while Serve is still starting (up stopped at once).
+	mu       sync.Mutex
+	srv      *http.Server
+	closed   bool
 	upgrader websocket.Upgrader
 	once     sync.Once
 	// readLimit bounds one WebSocket message, so a frame cannot be bigger
@@ -103,18 +107,29 @@ func (l *wsListener) Serve(establish listeners.EstablishFn) {
 	})
 	// ReadHeaderTimeout bounds the HTTP handshake only; after the upgrade
 	// MQTT keepalive governs the connection.
-	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.srv = srv
+	l.mu.Unlock()
+	if err := srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.log.Error("websocket listener stopped", "error", err, "listener", l.id)
 	}
 }
 
 func (l *wsListener) Close(closeClients listeners.CloseFn) {
 	l.once.Do(func() {
-		if l.srv != nil {
+		l.mu.Lock()
+		l.closed = true
+		srv := l.srv
+		l.mu.Unlock()
+		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			_ = l.srv.Shutdown(ctx)
+			_ = srv.Shutdown(ctx)
 		} else if l.ln != nil {
 			_ = l.ln.Close()
 		}
