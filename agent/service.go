@@ -22,15 +22,17 @@ type notifier interface {
 }
 
 // serviceDeps are what the command service is given. Commands come in on
-// its inbox; replies leave through send. It never sees the MQTT client.
+// its inbox; replies leave through send. It never uses the MQTT client (a
+// destination carries the connection a command came in on, for the
+// publisher).
 type serviceDeps struct {
 	cfg    Config
 	log    zerolog.Logger
 	topics contract.Topics
 	resort *resort.Resort
 	send   func(outbound) // the session's outbox; never blocks
-	// sendNow publishes a read's reply on the caller's goroutine when it
-	// can without waiting, false leaving it to send (publisher.now).
+	// sendNow publishes a read's reply on the caller's goroutine when no
+	// other caller is doing so; false leaves it to send (publisher.now).
 	sendNow  func(outbound) bool
 	notify   notifier
 	counters *counters

@@ -141,13 +141,17 @@ type Bus struct {
 	alert     atomic.Bool
 
 	buf []byte // receive buffer, used only while holding token
-	// settled (used only while holding token) says the last transaction
-	// took exactly one whole status packet off the line and nothing after
-	// it, so no byte can be waiting that the next request's reply could be
-	// mistaken for: the input flush before the next write is skipped. It
-	// is false after a timeout, a corrupt reply, leftover bytes, a request
-	// that gets no status, and on every (re)open.
-	settled bool
+	// clean (used only while holding token) counts the transactions in a
+	// row that took exactly one whole status packet off the line and
+	// nothing after it. From two on, no byte can be waiting that the next
+	// request's reply could be mistaken for, and the input flush before
+	// the next write is skipped. A timeout, a corrupt reply, leftover
+	// bytes, a request that gets no status and every (re)open set it to
+	// 0; the second clean transaction is asked because the first after a
+	// timeout may have taken the late reply of the one before for its own
+	// (same id and size), its own reply still on its way.
+	clean int
+	whole bool // receive's last status was one whole packet with nothing after it
 
 	transactions, errs, timeouts, corrupt, retries, reconnects, stray atomic.Uint64
 }
@@ -206,7 +210,7 @@ func (b *Bus) open() error {
 	b.mu.Lock()
 	b.port, b.latency = p, lat
 	b.mu.Unlock()
-	b.settled = false
+	b.clean = 0
 	b.connected.Store(true)
 	return nil
 }
@@ -371,17 +375,19 @@ func (b *Bus) once(r request) (protocol.StatusReply, error) {
 	}
 	b.transactions.Add(1)
 	// Drop stale bytes first, as the SDK's clearPort does before each write
-	// (docs/dynamixel.md §1), unless the last transaction left the line
-	// settled: the flush is a syscall (TCFLSH) per transaction, and stale
+	// (docs/dynamixel.md §1), unless the line is known to be quiet (see
+	// clean): the flush is a syscall (TCFLSH) per transaction, and stale
 	// bytes come only from a transaction that did not end on one whole
 	// status packet (a servo answers only when asked, ROBOTIS e-Manual,
 	// Protocol 2.0 "Status Packet").
-	if !b.settled {
+	if b.clean < 2 {
 		if err := p.ResetInputBuffer(); err != nil && isDisconnect(err) {
 			return protocol.StatusReply{}, b.lost(err)
 		}
 	}
-	b.settled = false
+	wasClean := b.clean
+	b.clean = 0
+	b.whole = false
 	wire := r.pkt.Marshal()
 	if _, err := p.Write(wire); err != nil {
 		if isDisconnect(err) {
@@ -395,6 +401,9 @@ func (b *Bus) once(r request) (protocol.StatusReply, error) {
 	replyBytes := protocol.Status(r.pkt.ID, 0, make([]byte, r.replyLen)).WireLen()
 	deadline := time.Now().Add(transactionTimeout(len(wire), replyBytes, b.cfg.Baud, lat))
 	st, err := b.receive(p, r.pkt.ID, r.replyLen, deadline)
+	if b.whole {
+		b.clean = min(wasClean+1, 2)
+	}
 	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrCorrupt) {
 		// A late reply may still be on its way; let the line go quiet
 		// before flushing, or it would be taken for the next request's.
@@ -459,7 +468,7 @@ func (b *Bus) receive(p Port, id byte, replyLen int, deadline time.Time) (protoc
 			if st.Alert() {
 				b.alert.Store(true)
 			}
-			b.settled = len(buf) == 0
+			b.whole = len(buf) == 0
 			return st, st.Err()
 		}
 	}

@@ -191,19 +191,21 @@ func (l *line) count() int {
 	return l.flushes
 }
 
-// The input flush before a write is skipped only after a transaction that
-// took exactly one whole status packet off the line: after a timeout or
-// bytes left behind the reply, the next request flushes first.
+// The input flush before a write is skipped only after two transactions
+// in a row that each took exactly one whole status packet off the line:
+// after a timeout or bytes left behind a reply, the next two requests
+// flush first.
 func TestFlushOnlyWhenUnsettled(t *testing.T) {
 	reply := func(v byte) []byte { return protocol.Status(1, 0, []byte{v, 0, 0, 0}).Marshal() }
 	l := &line{answers: [][]byte{
-		reply(1), reply(2),
-		nil,                                // silence: a timeout
-		reply(4),                           // after the timeout
-		append(reply(5), 0xFF, 0xFF, 0xFD), // a reply with bytes behind it
-		reply(6),                           // must be read after a flush
+		reply(1), reply(2), reply(3),
+		nil, // silence: a timeout
+		reply(5),
+		append(reply(6), 0xFF, 0xFF, 0xFD), // a reply with bytes behind it
+		reply(7), reply(8), reply(9),
 	}}
 	b := New(l, Config{Port: "line", Latency: time.Millisecond}, zerolog.Nop())
+	b.cfg.ReadRetries = 0
 	read := func(want byte, wantErr error, wantFlushes int) {
 		t.Helper()
 		data, err := b.Read(context.Background(), 1, 132, 4)
@@ -214,11 +216,13 @@ func TestFlushOnlyWhenUnsettled(t *testing.T) {
 			t.Fatalf("after reading %d: %d flushes, want %d", want, got, wantFlushes)
 		}
 	}
-	read(1, nil, 1) // a new bus flushes first
-	read(2, nil, 1) // settled: no flush
-	b.cfg.ReadRetries = 0
-	read(0, ErrTimeout, 3) // receive's and once's flushes after the deadline
-	read(4, nil, 4)        // unsettled by the timeout
-	read(5, nil, 4)        // settled before it; leaves bytes behind
-	read(6, nil, 5)        // unsettled by them
+	read(1, nil, 1)        // a new bus flushes first
+	read(2, nil, 2)        // one clean transaction is not enough
+	read(3, nil, 2)        // two are: no flush
+	read(0, ErrTimeout, 4) // receive's and once's flushes after the deadline
+	read(5, nil, 5)        // the timeout unsettled the line
+	read(6, nil, 6)        // leaves bytes behind
+	read(7, nil, 7)        // unsettled by them
+	read(8, nil, 8)        // one clean transaction again
+	read(9, nil, 8)        // two: no flush
 }
