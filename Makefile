@@ -95,11 +95,14 @@ bench: build
 	@if [ -x "$(PREFECT_BIN)" ]; then $(MAKE) --no-print-directory bench-bridge; \
 	else echo "bench-bridge skipped: no Prefect at $(PREFECT_BIN); make test-deps (or ./.ci/prefect-venv.sh $(PREFECT_VENV)) installs the pinned one"; fi
 
-## bench-fleet: one broker, N agent processes with their simulated servos, one MQTT 5 client:
-## get_position round trips, replies/s, RSS and CPU at 1, 10, 50 and 100 devices (bench/fleetbench,
-## ~3 min; FLEETBENCH_FLAGS=-sizes 1,10 for a shorter run). When the Prefect venv exists, then the
-## Prefect figures on SQLite and PostgreSQL: floor, bridge, process worker (~12 min more;
-## FLEETBENCH_FLAGS=-prefect-db sqlite, -process-runs 0, -sizes none to skip the first part).
+## bench-fleet: a fleet of simulated carousels, one MQTT 5 client: get_position round trips,
+## replies/s, RSS and CPU at 1, 10, 50 and 100 devices, each size run two ways side by side: a
+## broker and an agent process per device, and one `plate-resort up --devices N` (bench/fleetbench,
+## ~8 min; FLEETBENCH_FLAGS=-sizes 1,10 for a shorter run, -mode process or shared for one way).
+## When the Prefect venv exists, then the Prefect figures on SQLite and PostgreSQL: floor, the bridge
+## serving 1 and 10 devices (its registration timed, first and after a restart), process worker
+## (~15 min more; -prefect-sizes 1,10,100 adds a 100-device fleet found by discovery, ~10 min more
+## per database; -prefect-db sqlite, -process-runs 0, -sizes none to skip parts).
 bench-fleet: build
 	$(GO) run ./bench/fleetbench -bin $(BIN) $$([ -x "$(PREFECT_BIN)" ] && echo -prefect $(PREFECT_BIN)) $(FLEETBENCH_FLAGS)
 

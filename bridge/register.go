@@ -47,10 +47,11 @@ func (b *Bridge) register(ctx context.Context) error {
 
 // registerConcurrency is how many devices register at once. One device is
 // about fifteen requests in a row (its queue, what it has in the pool,
-// one upsert per flow that changed), each a few hundred milliseconds of
-// Prefect server time on a small loaded machine: a hundred devices one
-// after another took minutes (README, "Fleet"). A few at once overlap the
-// server's work with its database's; a server that answers 503 (SQLite
+// one upsert per flow that changed). A first registration is bound by the
+// Prefect server's time per upsert (a hundred devices, 1300 upserts, took
+// 90-130 s on PostgreSQL on a loaded 2-core machine with one device or
+// four at once; README, "Fleet"); a restart, all reads, takes half as long
+// with four (9-11 s against 17-18 s). A server that answers 503 (SQLite
 // serializes writes and gives up on a busy database) gets one device at
 // a time from then on (registerDevices).
 const registerConcurrency = 4
