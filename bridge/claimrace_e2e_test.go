@@ -21,21 +21,11 @@ import (
 func TestRacingClaimsHaveOneWinner(t *testing.T) {
 	r := newRig(t, rigOptions{noAgent: true})
 	ctx := context.Background()
-	if _, err := r.pc.EnsureWorkPool(ctx, r.cfg.WorkPool, PoolType, "claim race"); err != nil {
-		t.Fatal(err)
-	}
-	flow, err := r.pc.UpsertFlow(ctx, "claim-race", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dep, err := r.pc.UpsertDeployment(ctx, prefect.DeploymentSpec{Name: r.cfg.WorkPool, FlowID: flow.ID, WorkPoolName: r.cfg.WorkPool, Entrypoint: "mqtt://claim-race"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	depID := claimTestDeployment(t, r, "claim-race")
 	const runs, claimers = 20, 3
 	both := 0
 	for i := 0; i < runs; i++ {
-		fr := createRunKey(t, r.pc, dep.ID, nil, fmt.Sprintf("%s-%d-%d", t.Name(), time.Now().UnixNano(), i))
+		fr := createRunKey(t, r.pc, depID, nil, fmt.Sprintf("%s-%d-%d", t.Name(), time.Now().UnixNano(), i))
 		accepted := make([]string, claimers)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -83,4 +73,23 @@ func TestRacingClaimsHaveOneWinner(t *testing.T) {
 		}
 	}
 	t.Logf("%s: %d of %d runs had more than one of %d simultaneous PENDING proposals accepted", r.prefect.Database, both, runs, claimers)
+}
+
+// claimTestDeployment registers a flow and a deployment in the rig's pool
+// for tests that claim runs by hand (no bridge running).
+func claimTestDeployment(t *testing.T, r *rig, flowName string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.pc.EnsureWorkPool(ctx, r.cfg.WorkPool, PoolType, flowName); err != nil {
+		t.Fatal(err)
+	}
+	flow, err := r.pc.UpsertFlow(ctx, flowName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, err := r.pc.UpsertDeployment(ctx, prefect.DeploymentSpec{Name: r.cfg.WorkPool, FlowID: flow.ID, WorkPoolName: r.cfg.WorkPool, Entrypoint: "mqtt://" + flowName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dep.ID
 }

@@ -241,6 +241,13 @@ func (r *run) wonClaim(ctx context.Context, stateID string) bool {
 		return false
 	}
 	first := firstClaim(states)
+	if first == nil && !progressed(states) {
+		// A Scheduled-type state sorts after every Pending: either the run
+		// was re-scheduled after the claims (then it is back in the poll),
+		// or its timestamp is older than its commit (below). The run's
+		// current state tells which.
+		first = r.currentClaim(ctx)
+	}
 	if first == nil || first.ID != stateID || progressed(states) {
 		who := "nobody"
 		if first != nil {
@@ -250,6 +257,25 @@ func (r *run) wonClaim(ctx context.Context, stateID string) bool {
 		return false
 	}
 	return true
+}
+
+// currentClaim is the run's current state when it is a PENDING, else nil.
+//
+// Prefect stamps a state when the request is read, not when it commits. Seen
+// on PostgreSQL with 100 devices: the late-runs service's Late (stamped
+// 20:01:50.006) committed before our Pending (stamped 20:01:49.895), which had
+// waited on the run's row lock; the history then reads Scheduled, Pending,
+// Late while the run is Pending, and firstClaim finds no claim at all. Nobody
+// ran the run and no poll saw it again (it was not Scheduled). The current
+// state is the last commit, so a Pending there came after every state that
+// sorts after it: its claimer wins. Every claimer reads the same current
+// state, so still exactly one wins.
+func (r *run) currentClaim(ctx context.Context) *prefect.State {
+	fr, err := r.deps.pc.ReadFlowRun(ctx, r.fr.ID)
+	if err != nil || fr.State == nil || fr.State.Type != prefect.StatePending {
+		return nil
+	}
+	return fr.State
 }
 
 // firstClaim is the earliest PENDING after the last SCHEDULED state

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/plate-resort/plate-resort/internal/testenv"
@@ -64,11 +67,22 @@ func (s *Server) stopDB() {
 	}
 }
 
-// SQL runs a statement on the server's PostgreSQL database (tests that look
-// at Prefect's tables); an error on SQLite.
+// SQL runs one statement on the server's database (tests that look at, or
+// set up, Prefect's tables) and returns its rows, one per line, columns
+// separated by "|": psql's unaligned output on PostgreSQL, the same from
+// Python's sqlite3 module on SQLite.
 func (s *Server) SQL(query string) (string, error) {
-	if s.pg == nil {
-		return "", errors.New("the test server runs on " + s.Database + ", not PostgreSQL")
+	if s.pg != nil {
+		return s.pg.SQL(query)
 	}
-	return s.pg.SQL(query)
+	const script = `import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=30)
+rows = c.execute(sys.argv[2]).fetchall()
+c.commit()
+print("\n".join("|".join("" if v is None else str(v) for v in r) for r in rows))`
+	out, err := exec.Command(s.python, "-c", script, filepath.Join(s.home, "prefect.db"), query).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("sqlite: %w: %s", err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
