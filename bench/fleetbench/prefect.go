@@ -254,35 +254,47 @@ func runPrefectDB(ctx context.Context, o options, po prefectOptions, prefectBin,
 		o.logf("%s bridge, %d devices: p50 %.1f ms p99 %.1f ms, %.1f runs/s", db, n, ms(r.P50), ms(r.P99), r.RunsPerS)
 	}
 
-	// 3. A stock process worker on its own pool of the same server.
+	// 3. A stock process worker on its own pool of the same server. As a
+	// bridge row, a process worker row that stops short is kept.
 	if po.processRuns > 0 {
 		o.logf("%s process worker: %d sequential runs (about 10 s each: it polls every 10 s), then %d at once", db, po.processRuns, po.procBurst)
-		w, err := st.StartProcessWorker(ctx, prefectBin, python, apiURL, procPool)
+		r, err := processWorkerRuns(ctx, po, st, pc, prefectBin, python, apiURL)
+		r.DB = db
 		if err != nil {
-			return rows, err
+			r.Err = err.Error()
+			return append(rows, r), fmt.Errorf("process worker: %w", err)
 		}
-		lat, err := stack.SequentialRuns(ctx, pc, stack.ProcessFlowName, stack.ProcessDeployment, po.processRuns)
-		if err != nil {
-			return rows, fmt.Errorf("process worker: %w", err)
-		}
-		r := prow{DB: db, Worker: "process worker", Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
-		dep, err := pc.ReadDeploymentByName(ctx, stack.ProcessFlowName, stack.ProcessDeployment)
-		if err != nil {
-			return rows, err
-		}
-		deps := make([]string, po.procBurst)
-		for i := range deps {
-			deps[i] = dep.ID
-		}
-		if r.RunsPerS, r.NotCompleted, err = burstN(ctx, pc, deps, 10*time.Minute, nil, true); err != nil {
-			return rows, fmt.Errorf("process worker: %w", err)
-		}
-		r.Burst = po.procBurst
-		st.Remove(w)
 		rows = append(rows, r)
 		o.logf("%s process worker: p50 %.1f ms p99 %.1f ms, %.2f runs/s", db, ms(r.P50), ms(r.P99), r.RunsPerS)
 	}
 	return rows, nil
+}
+
+// processWorkerRuns times a stock `prefect worker start --type process`:
+// sequential runs of a trivial flow, then a burst.
+func processWorkerRuns(ctx context.Context, po prefectOptions, st *stack.Stack, pc *prefect.Client, prefectBin, python, apiURL string) (prow, error) {
+	r := prow{Worker: "process worker"}
+	w, err := st.StartProcessWorker(ctx, prefectBin, python, apiURL, procPool)
+	if err != nil {
+		return r, err
+	}
+	defer st.Remove(w)
+	lat, err := stack.SequentialRuns(ctx, pc, stack.ProcessFlowName, stack.ProcessDeployment, po.processRuns)
+	if err != nil {
+		return r, err
+	}
+	r.Runs, r.P50, r.P99 = len(lat), benchstat.Percentile(lat, 50), benchstat.Percentile(lat, 99)
+	dep, err := pc.ReadDeploymentByName(ctx, stack.ProcessFlowName, stack.ProcessDeployment)
+	if err != nil {
+		return r, err
+	}
+	deps := make([]string, po.procBurst)
+	for i := range deps {
+		deps[i] = dep.ID
+	}
+	r.Burst = po.procBurst
+	r.RunsPerS, r.NotCompleted, err = burstN(ctx, pc, deps, 10*time.Minute, nil, true)
+	return r, err
 }
 
 // floor is what Prefect itself needs for one run: create a flow run of a
@@ -453,9 +465,20 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	if err := stack.Sleep(ctx, 2*time.Second); err != nil {
 		return r, err
 	}
+	// RSS is sampled while runs go through the bridge: during the
+	// sequential runs and the burst.
+	sample := func() {
+		if v, err := benchstat.RSSKiB(br.Pid()); err == nil {
+			r.BridgeKiB = max(r.BridgeKiB, v)
+		}
+		if v, err := benchstat.RSSKiB(f.procs()[0].Pid()); err == nil {
+			r.BrokerKiB = max(r.BrokerKiB, v) // the broker, or in shared mode all of `up`
+		}
+	}
 	lat := make([]time.Duration, 0, po.bridgeRuns)
 	var seqIDs []string
 	for k := range po.bridgeRuns {
+		sample()
 		fr, err := stack.CreateRun(ctx, pc, deps[k%n], map[string]any{}, "seq-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
 		if err != nil {
 			return r, err
@@ -478,14 +501,6 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	bd := make([]string, r.Burst)
 	for i := range bd {
 		bd[i] = deps[i%n]
-	}
-	sample := func() {
-		if v, err := benchstat.RSSKiB(br.Pid()); err == nil {
-			r.BridgeKiB = max(r.BridgeKiB, v)
-		}
-		if v, err := benchstat.RSSKiB(f.procs()[0].Pid()); err == nil {
-			r.BrokerKiB = max(r.BrokerKiB, v) // the broker, or in shared mode all of `up`
-		}
 	}
 	if r.RunsPerS, err = burst(ctx, pc, bd, 5*time.Minute, sample); err != nil {
 		return r, err
