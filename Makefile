@@ -98,10 +98,10 @@ bench: build
 ## bench-fleet: a fleet of simulated carousels, one MQTT 5 client: get_position round trips,
 ## replies/s, RSS and CPU at 1, 10, 50 and 100 devices, each size run two ways side by side: a
 ## broker and an agent process per device, and one `plate-resort up --devices N` (bench/fleetbench,
-## ~8 min; FLEETBENCH_FLAGS=-sizes 1,10 for a shorter run, -mode process or shared for one way).
+## ~5 min; FLEETBENCH_FLAGS=-sizes 1,10 for a shorter run, -mode process or shared for one way).
 ## When the Prefect venv exists, then the Prefect figures on SQLite and PostgreSQL: floor, the bridge
 ## serving 1 and 10 devices (its registration timed, first and after a restart), process worker
-## (~15 min more; -prefect-sizes 1,10,100 adds a 100-device fleet found by discovery, ~10 min more
+## (~18 min more; -prefect-sizes 1,10,100 adds a 100-device fleet found by discovery, ~8 min more
 ## per database; -prefect-db sqlite, -process-runs 0, -sizes none to skip parts).
 bench-fleet: build
 	$(GO) run ./bench/fleetbench -bin $(BIN) $$([ -x "$(PREFECT_BIN)" ] && echo -prefect $(PREFECT_BIN)) $(FLEETBENCH_FLAGS)
