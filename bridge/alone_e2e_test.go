@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 )
 
@@ -60,6 +62,17 @@ func TestLoneBridgeClaimsOnEventsAndLeavesThePool(t *testing.T) {
 		if count[prefect.StatePending] != 1 || count[prefect.StateRunning] != 1 || got.RunCount != 1 {
 			t.Fatalf("run %d: %d Pending, %d Running, run_count %d; want 1, 1, 1", i, count[prefect.StatePending], count[prefect.StateRunning], got.RunCount)
 		}
+	}
+
+	// Most of these runs (default queue, due now) are claimed on their
+	// event without a poll (eventclaim.go); one whose event came before
+	// Prefect committed it may still go through the poll.
+	var m dto.Metric
+	if err := b.metrics.claims.WithLabelValues(string(claimedOnEvent)).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n < 4 {
+		t.Errorf("%v of 8 runs claimed on their event, want most", n)
 	}
 
 	listed := func() (bool, error) {

@@ -34,6 +34,11 @@ type Bridge struct {
 	inflight map[string]*runTask    // flow run id -> task
 
 	wake chan struct{} // poll now
+	// gate says whether runs may be claimed on their event; eventReads
+	// holds the runs being read for that, at most maxEventReads
+	// (eventclaim.go).
+	gate       gate
+	eventReads chan struct{}
 	// announced are runs events named that no poll has shown yet (announced.go).
 	announced announced
 	wg        sync.WaitGroup
@@ -59,7 +64,7 @@ func New(cfg Config, log zerolog.Logger) (*Bridge, error) {
 		cfg: cfg, log: log.With().Str("component", "bridge").Logger(), pc: pc,
 		corr: newCorrelator(), devs: newDevices(cfg.Prefix, cfg.Devices, contract.Options{Hotels: cfg.Hotels, MaxSpeed: cfg.MaxSpeed}),
 		flows: map[string]string{}, deps: map[string]*deployment{}, regSeq: map[string]int{},
-		inflight: map[string]*runTask{}, wake: make(chan struct{}, 1),
+		inflight: map[string]*runTask{}, wake: make(chan struct{}, 1), eventReads: make(chan struct{}, maxEventReads),
 		ship:    newLogShipper(pc, log),
 		metrics: met, ops: ops.New(cfg.HTTP.Metrics),
 	}

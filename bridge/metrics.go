@@ -20,6 +20,7 @@ import (
 // devices and runs in flight are read at scrape time.
 type bridgeMetrics struct {
 	runs     *prometheus.CounterVec
+	claims   *prometheus.CounterVec
 	runTime  *prometheus.HistogramVec
 	requests *prometheus.CounterVec
 	reqTime  prometheus.Histogram
@@ -37,6 +38,10 @@ func newBridgeMetrics() *bridgeMetrics {
 			Name: "plate_resort_bridge_flow_runs_total",
 			Help: "Flow runs the bridge finished, by deployment (flow/deployment) and the final state Prefect holds (COMPLETED, FAILED, CRASHED, CANCELLED).",
 		}, []string{"deployment", "state"}),
+		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plate_resort_bridge_claims_total",
+			Help: "Flow runs this bridge claimed, by how it found them: \"event\" (claimed on the run's Scheduled event) or \"poll\" (get_scheduled_flow_runs).",
+		}, []string{"path"}),
 		runTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "plate_resort_bridge_flow_run_created_to_completed_seconds",
 			Help: "Created to Completed of completed flow runs, from Prefect's own timestamps (the run's created and its Completed state's timestamp), by deployment.",
@@ -81,6 +86,14 @@ func (m *bridgeMetrics) prefectReachable() error {
 }
 
 // finished records a run's final state (called from run.finish).
+// claimed counts a won claim.
+func (m *bridgeMetrics) claimed(via claimPath) {
+	if m == nil {
+		return
+	}
+	m.claims.WithLabelValues(string(via)).Inc()
+}
+
 func (m *bridgeMetrics) finished(fr prefect.FlowRun, dep *deployment, st *prefect.State) {
 	if m == nil || st == nil {
 		return
@@ -155,7 +168,7 @@ func (c Config) stallAfter() time.Duration {
 // registerOps adds the bridge's metrics and checks to srv.
 func (b *Bridge) registerOps(srv *ops.Server) {
 	m := b.metrics
-	srv.MustRegister(m.runs, m.runTime, m.requests, m.reqTime, bridgeCollector{b})
+	srv.MustRegister(m.runs, m.claims, m.runTime, m.requests, m.reqTime, bridgeCollector{b})
 	limit := b.cfg.stallAfter()
 	srv.Live("poll", ops.Stall("polling Prefect for scheduled runs", limit, m.poll.Get))
 	srv.Live("heartbeat", ops.Stall("worker heartbeat to Prefect", limit, m.heartbeat.Get))

@@ -58,7 +58,7 @@ func (b *Bridge) pollOnce(ctx context.Context) bool {
 		if !ok {
 			continue // not ours: the pool may be shared (docs/prefect.md §3)
 		}
-		b.start(ctx, fr, dep, modeClaim)
+		b.startVia(ctx, fr, dep, modeClaim, claimedOnPoll)
 	}
 	return b.announced.seen(func(id string) bool { return got[id] || b.running(id) }, time.Now())
 }
@@ -95,26 +95,28 @@ func (b *Bridge) eventsLoop(ctx context.Context) {
 	for ev := range events {
 		switch ev.StateType() {
 		case prefect.StateScheduled:
-			if b.ours(ev) {
-				b.announced.add(ev.FlowRunID(), time.Now())
+			dep, mine := b.eventDeployment(ev)
+			if !mine {
+				b.kickPoll() // perhaps a deployment registered since
+				continue
 			}
-			b.kickPoll()
+			b.wg.Add(1)
+			go func() { defer b.wg.Done(); b.claimFromEvent(ctx, ev.FlowRunID(), dep) }()
 		case prefect.StateCancelling:
 			b.signalCancel(ev.FlowRunID())
 		}
 	}
 }
 
-// ours says whether an event's run belongs to one of our deployments (its
-// related resources name the deployment, src/prefect/server/models/events.py
-// flow_run_state_change_event).
-func (b *Bridge) ours(ev prefect.Event) bool {
+// eventDeployment returns the deployment of an event's run when it is one
+// of ours (its related resources name the deployment,
+// src/prefect/server/models/events.py flow_run_state_change_event).
+func (b *Bridge) eventDeployment(ev prefect.Event) (*deployment, bool) {
 	for _, r := range ev.Related {
 		id, _ := r["prefect.resource.id"].(string)
 		if dep, ok := strings.CutPrefix(id, "prefect.deployment."); ok {
-			_, mine := b.deploymentByID(dep)
-			return mine
+			return b.deploymentByID(dep)
 		}
 	}
-	return false
+	return nil, false
 }

@@ -51,7 +51,12 @@ func (b *Bridge) owns(fr prefect.FlowRun) bool {
 	if strings.HasPrefix(fr.InfrastructurePID, b.cfg.WorkerName+"/") {
 		return true
 	}
-	return fr.State != nil && fr.State.Type == prefect.StatePending && fr.State.Message == claimMessage(b.cfg.WorkerName)
+	if fr.State == nil {
+		return false
+	}
+	// Before recordClaim's patch (run.go), only our state messages say so.
+	return (fr.State.Type == prefect.StatePending && fr.State.Message == claimMessage(b.cfg.WorkerName)) ||
+		(fr.State.Type == prefect.StateRunning && fr.State.Message == runMessage(b.cfg.WorkerName))
 }
 
 func (b *Bridge) recoverMode(ctx context.Context, fr prefect.FlowRun, dep *deployment) (runMode, bool) {

@@ -416,6 +416,13 @@ func (b *Bridge) peersLoop(ctx context.Context) {
 		if err := b.refreshPeers(rctx); err != nil && ctx.Err() == nil {
 			b.log.Debug().Err(err).Msg("reading the pool's workers failed")
 		}
+		if b.cfg.Events {
+			// Only runs announced by an event are claimed without a poll
+			// (eventclaim.go).
+			if err := b.refreshGate(rctx); err != nil && ctx.Err() == nil {
+				b.log.Debug().Err(err).Msg("reading the pool's pause and limits failed; runs wait for the poll")
+			}
+		}
 		cancel()
 	}
 }

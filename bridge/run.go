@@ -111,9 +111,11 @@ type run struct {
 	lock         string
 	lockResolved bool
 	// alone: claimed while alone in the pool, without the settle check
-	// (peers.go). patched is closed when recordClaim's patch is done.
-	alone   bool
-	patched chan struct{}
+	// (peers.go). patch is recordClaim's.
+	alone bool
+	patch *claimPatch
+	// via is how the run was found, for the claims metric.
+	via claimPath
 }
 
 func newRun(deps *runDeps, fr prefect.FlowRun, dep *deployment, task *runTask) *run {
@@ -124,6 +126,19 @@ func newRun(deps *runDeps, fr prefect.FlowRun, dep *deployment, task *runTask) *
 // here. Runs are never serialised in the bridge: the agent orders motion, and
 // an emergency stop must never wait behind a move.
 func (b *Bridge) start(ctx context.Context, fr prefect.FlowRun, dep *deployment, mode runMode) bool {
+	return b.startVia(ctx, fr, dep, mode, claimedOnPoll)
+}
+
+// claimPath is how the bridge found a run it claims (metrics.go).
+type claimPath string
+
+const (
+	claimedOnPoll  claimPath = "poll"
+	claimedOnEvent claimPath = "event"
+)
+
+// startVia is start for a run found by via.
+func (b *Bridge) startVia(ctx context.Context, fr prefect.FlowRun, dep *deployment, mode runMode, via claimPath) bool {
 	b.mu.Lock()
 	if _, busy := b.inflight[fr.ID]; busy {
 		b.mu.Unlock()
@@ -147,7 +162,9 @@ func (b *Bridge) start(ctx context.Context, fr prefect.FlowRun, dep *deployment,
 				b.kickPoll()
 			}
 		}()
-		newRun(b.runDeps, fr, dep, t).execute(ctx, mode)
+		r := newRun(b.runDeps, fr, dep, t)
+		r.via = via
+		r.execute(ctx, mode)
 	}()
 	return true
 }
@@ -358,46 +375,114 @@ func (r *run) claim(ctx context.Context) bool {
 	if !r.alone && !r.wonClaim(ctx, res.State.ID) {
 		return false
 	}
+	r.deps.metrics.claimed(r.via)
 	r.recordClaim(ctx)
 	return true
 }
 
 // recordClaim marks the run as this bridge's (infrastructure_pid, which
 // recovery reads) and sets the deployment's retries on it, in the
-// background: neither is needed before the command goes out, only before
-// the run's final state is proposed, which waits for it (patchWait).
+// background: neither is needed before the command goes out.
+//
+// The retries must be in Prefect before a Failed proposal (docs/prefect.md
+// §5), so with retries to set the patch starts at once. Otherwise it waits
+// recordDelay: a read or an emergency stop is final by then, and the
+// patch, one more write Prefect serialises with the run's own state
+// changes, was a tenth of such a run's created → Completed. Until the
+// patch, recovery knows the run as ours by its state message (claimMessage
+// while Pending, runMessage while Running; recover.go owns).
 func (r *run) recordClaim(ctx context.Context) {
 	pid := r.deps.cfg.WorkerName + "/" + r.fr.ID
 	patch := prefect.FlowRunPatch{InfrastructurePID: &pid}
+	now := false
 	if n := r.dep.Cfg.Retries; n > 0 && r.fr.EmpiricalPolicy.Retries == nil {
 		// A deployment cannot carry retries (docs/prefect.md §5): set them on the run, as
 		// the Python engine does from @flow(retries=...).
 		delay := int(r.dep.Cfg.RetryDelay / time.Second)
 		patch.EmpiricalPolicy = &prefect.EmpiricalPolicy{Retries: &n, RetryDelay: &delay}
+		now = true
 	}
-	done := make(chan struct{})
-	r.patched = done
-	go func() {
-		defer close(done)
+	r.patch = &claimPatch{do: func() {
 		if err := r.deps.pc.PatchFlowRun(ctx, r.fr.ID, patch); err != nil {
 			r.rl.Warnf("could not record the bridge as this run's infrastructure (%v); a restart may not recover it", err)
 		}
-	}()
-}
-
-// patchWait waits for recordClaim's patch: Prefect must know the run's
-// retries before a Failed proposal (docs/prefect.md §5), and a later patch
-// of the retries (proposeFinal) must not be overwritten by it.
-func (r *run) patchWait() {
-	if r.patched != nil {
-		<-r.patched
+	}}
+	if now {
+		r.patch.start()
+	} else {
+		r.patch.startAfter(recordDelay)
 	}
 }
+
+// recordDelay: see recordClaim.
+const recordDelay = time.Second
+
+// patchWait settles recordClaim's patch before the final state s is
+// proposed: a patch under way is waited for (a later patch of the retries,
+// proposeFinal, must not be overwritten by it); one not yet started is
+// made now when s is Failed (Prefect may answer AwaitingRetry, which
+// recovery knows as ours only by infrastructure_pid) and dropped otherwise.
+func (r *run) patchWait(s prefect.StateCreate) {
+	if r.patch != nil {
+		r.patch.settle(s.Type == prefect.StateFailed)
+	}
+}
+
+// claimPatch is recordClaim's patch, started at once or after a delay.
+type claimPatch struct {
+	do    func()
+	mu    sync.Mutex
+	timer *time.Timer
+	done  chan struct{} // nil until started; closed when finished
+}
+
+func (p *claimPatch) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.startLocked()
+}
+
+func (p *claimPatch) startLocked() {
+	if p.done != nil {
+		return
+	}
+	done := make(chan struct{})
+	p.done = done
+	go func() { defer close(done); p.do() }()
+}
+
+func (p *claimPatch) startAfter(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timer = time.AfterFunc(d, p.start)
+}
+
+// settle stops a pending start (or, with need, starts it now) and waits for
+// a started patch.
+func (p *claimPatch) settle(need bool) {
+	p.mu.Lock()
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	if need {
+		p.startLocked()
+	}
+	done := p.done
+	p.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// runMessage marks our Running state, as claimMessage our Pending.
+func runMessage(worker string) string { return "run by plate-resort bridge " + worker }
 
 // toRunning proposes RUNNING (ProposeState obeys WAIT).
 func (r *run) toRunning(ctx, rctx context.Context) bool {
 	release := r.slot(rctx)
-	res, err := r.deps.pc.ProposeState(rctx, r.fr.ID, prefect.Running())
+	running := prefect.Running()
+	running.Message = runMessage(r.deps.cfg.WorkerName)
+	res, err := r.deps.pc.ProposeState(rctx, r.fr.ID, running)
 	release()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -482,7 +567,7 @@ func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State 
 // now. It runs on a context that outlives the run timeout, so a timed-out
 // run still ends Crashed.
 func (r *run) proposeFinal(ctx context.Context, s prefect.StateCreate) *prefect.State {
-	r.patchWait()
+	r.patchWait(s)
 	if s.Type == prefect.StateFailed && r.noRetry {
 		// Prefect would turn this Failed into AwaitingRetry when the run
 		// has retries left, whoever set them (this config, the deployment

@@ -1,0 +1,134 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/plate-resort/plate-resort/bridge/prefect"
+)
+
+// A run claimed on its event skips Prefect's poll, so the bridge itself must
+// hold back what the poll would (eventclaim.go): a run scheduled for later
+// is not claimed early, a paused pool gets no claims until it is resumed,
+// and a run on a device's queue (limit 1) still goes through the poll.
+// Each part fails if the direct claim ignored it: the safety-net poll is
+// 7-13 s away, and a paused pool's poll returns nothing.
+func TestEventClaimKeepsWhatThePollEnforces(t *testing.T) {
+	r := newRig(t, rigOptions{configure: func(c *Config) { c.PollInterval = 10 * time.Second }})
+	b, _ := r.startBridge(r.cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	waitFor(t, 30*time.Second, "the bridge alone with its gate open", func() bool {
+		return b.runDeps.peers.alone(time.Now()) && b.gate.allows(time.Now())
+	})
+	read, err := r.pc.ReadDeploymentByName(ctx, "get-position", "get-position")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := func(path claimPath) float64 {
+		var m dto.Metric
+		if err := b.metrics.claims.WithLabelValues(string(path)).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+
+	// Due now, default queue: claimed on the event.
+	ev0 := claims(claimedOnEvent)
+	fr := createRun(t, r.pc, read.ID, map[string]any{})
+	completes(t, r, fr.ID, 6*time.Second)
+	if got := claims(claimedOnEvent) - ev0; got != 1 {
+		t.Errorf("a due run of the default queue: %v claims on its event, want 1", got)
+	}
+
+	// Scheduled 4 s ahead: not claimed before its time.
+	at := time.Now().Add(4 * time.Second).UTC()
+	later, err := r.pc.CreateFlowRun(ctx, read.ID, prefect.FlowRunCreate{Parameters: map[string]any{},
+		State: &prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", StateDetails: prefect.StateDetailsCreate{ScheduledTime: &at}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	completes(t, r, later.ID, 25*time.Second)
+	if p := stateOf(t, r, later.ID, prefect.StatePending); p.Timestamp.Before(at.Add(-time.Second)) {
+		t.Errorf("a run scheduled for %s was claimed at %s, early", at.Format(time.StampMilli), p.Timestamp.UTC().Format(time.StampMilli))
+	}
+
+	// Paused pool: nothing is claimed until it is resumed.
+	setPoolPaused(t, r, true)
+	waitFor(t, 10*time.Second, "the gate closed after the pause", func() bool { return !b.gate.allows(time.Now()) })
+	held := createRun(t, r.pc, read.ID, map[string]any{})
+	time.Sleep(3 * time.Second)
+	if got, err := r.pc.ReadFlowRun(ctx, held.ID); err != nil || got.State == nil || got.State.Type != prefect.StateScheduled {
+		t.Fatalf("a run of a paused pool after 3 s: %+v (err %v), want still Scheduled", got, err)
+	}
+	setPoolPaused(t, r, false)
+	completes(t, r, held.ID, 25*time.Second)
+
+	// A device's queue: through the poll, never on the event.
+	ev0, poll0 := claims(claimedOnEvent), claims(claimedOnPoll)
+	move := r.runMoving(ctx, b, "B")
+	completes(t, r, move.ID, 60*time.Second)
+	if ev, poll := claims(claimedOnEvent)-ev0, claims(claimedOnPoll)-poll0; ev != 0 || poll != 1 {
+		t.Errorf("a run of a device queue: %v claims on its event and %v by the poll, want 0 and 1", ev, poll)
+	}
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for end := time.Now().Add(within); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+	}
+}
+
+// completes waits for run id to end Completed.
+func completes(t *testing.T, r *rig, id string, within time.Duration) {
+	t.Helper()
+	if fr := waitFinal(t, r.pc, id, within); fr.State.Type != prefect.StateCompleted {
+		t.Fatalf("run %s ended %s: %s", id, fr.State.Name, fr.State.Message)
+	}
+}
+
+// stateOf returns the run's first state of type typ.
+func stateOf(t *testing.T, r *rig, id string, typ prefect.StateType) prefect.State {
+	t.Helper()
+	states, err := r.pc.ReadFlowRunStates(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range states {
+		if s.Type == typ {
+			return s
+		}
+	}
+	t.Fatalf("run %s has no %s state: %v", id, typ, names(states))
+	return prefect.State{}
+}
+
+// setPoolPaused pauses or resumes the rig's pool, as the UI's toggle does
+// (PATCH /work_pools/{name}, src/prefect/server/api/workers.py update_work_pool).
+func setPoolPaused(t *testing.T, r *rig, paused bool) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPatch, r.prefect.URL+"/work_pools/"+url.PathEscape(r.cfg.WorkPool),
+		bytes.NewBufferString(fmt.Sprintf(`{"is_paused": %t}`, paused)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH work pool is_paused=%t: HTTP %d", paused, resp.StatusCode)
+	}
+}
