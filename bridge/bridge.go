@@ -115,7 +115,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	shipDone := make(chan struct{})
 	go func() { defer close(shipDone); b.ship.run(shipCtx) }()
 	defer func() { stopShip(); <-shipDone }()
-	loops := []func(context.Context){b.heartbeatLoop, b.peersLoop, b.pollLoop, b.cancelLoop, b.reregisterOnInfo}
+	loops := []func(context.Context){b.heartbeatLoop, b.peersLoop, b.pollLoop, b.cancelLoop, b.strayLoop, b.reregisterOnInfo}
 	if b.cfg.Events {
 		loops = append(loops, b.eventsLoop)
 	}

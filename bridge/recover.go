@@ -82,3 +82,56 @@ func (b *Bridge) recoverMode(ctx context.Context, fr prefect.FlowRun, dep *deplo
 	}
 	return 0, false
 }
+
+// strayEvery and strayAge: the stray sweep runs every strayEvery and
+// resumes runs Pending for longer than strayAge (vars: tests shorten them).
+var (
+	strayEvery = 30 * time.Second
+	strayAge   = time.Minute
+)
+
+// strayLoop resumes runs this bridge left Pending while it kept running: a
+// claim whose check could not read Prefect, or whose history named nobody
+// (run.go wonClaim), is given up without a word to Prefect, and the run,
+// no longer Scheduled, is never polled again. Recovery at start covers
+// only a previous life's runs. A stray is ours when its current state is
+// our Pending (claimMessage): of several claimers exactly one state is
+// current, and a winner that went on is Running by then. strayAge is far
+// longer than a claim takes, so a claim still under way is not one.
+func (b *Bridge) strayLoop(ctx context.Context) {
+	t := time.NewTicker(strayEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		runs, err := b.pc.FilterFlowRuns(fctx, prefect.FlowRunFilter{WorkPools: []string{b.cfg.WorkPool}, StateTypes: []prefect.StateType{prefect.StatePending}})
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Debug().Err(err).Msg("looking for runs left Pending failed")
+			}
+			continue
+		}
+		for _, fr := range runs {
+			dep, ok := b.deploymentByID(fr.DeploymentID)
+			if !ok || !stray(fr, b.cfg.WorkerName, time.Now()) || b.running(fr.ID) {
+				continue
+			}
+			b.log.Warn().Str("flow_run", fr.ID).Time("pending_since", fr.State.Timestamp).Msg("resuming a run this bridge claimed and left Pending")
+			b.start(ctx, fr, dep, modeStray)
+		}
+	}
+}
+
+// stray says whether fr is a run worker claimed (its current state is
+// worker's Pending, and no other bridge recorded it as its own) and has
+// left Pending for strayAge.
+func stray(fr prefect.FlowRun, worker string, now time.Time) bool {
+	return fr.State != nil && fr.State.Type == prefect.StatePending && fr.State.Message == claimMessage(worker) &&
+		(fr.InfrastructurePID == "" || strings.HasPrefix(fr.InfrastructurePID, worker+"/")) &&
+		now.Sub(fr.State.Timestamp) > strayAge
+}

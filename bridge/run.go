@@ -80,6 +80,7 @@ const (
 	modeRunning                   // ours, left Running: re-send with the same command id
 	modeCancelling                // ours, Cancelling: cancel on the device, then Cancelled
 	modeRetry                     // ours, AwaitingRetry: wait for its time, then Running
+	modeStray                     // ours, left Pending by this life (recover.go strayLoop)
 )
 
 // runTask is the bridge's handle on a run in flight.
@@ -179,6 +180,11 @@ func (r *run) execute(ctx context.Context, mode runMode) {
 		}
 	case modePending:
 		r.rl.Infof("bridge %s restarted: resuming this run, which it had claimed", r.deps.cfg.WorkerName)
+		if !r.toRunning(ctx, rctx) {
+			return
+		}
+	case modeStray:
+		r.rl.Infof("bridge %s resumes this run: its claim was left Pending (the claim check could not confirm it)", r.deps.cfg.WorkerName)
 		if !r.toRunning(ctx, rctx) {
 			return
 		}

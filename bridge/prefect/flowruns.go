@@ -47,6 +47,7 @@ func (c *Client) PatchFlowRun(ctx context.Context, id string, p FlowRunPatch) er
 type FlowRunFilter struct {
 	IDs           []string
 	DeploymentIDs []string
+	WorkPools     []string // by name
 	StateTypes    []StateType
 	StateNames    []string
 	Limit         int
@@ -70,12 +71,16 @@ func (f FlowRunFilter) wire() any {
 	type depsF struct {
 		ID *anyOf[string] `json:"id,omitempty"`
 	}
+	type poolsF struct {
+		Name *anyOf[string] `json:"name,omitempty"`
+	}
 	body := struct {
-		FlowRuns    *runsF `json:"flow_runs,omitempty"`
-		Deployments *depsF `json:"deployments,omitempty"`
-		Limit       int    `json:"limit,omitempty"`
-		Offset      int    `json:"offset,omitempty"`
-		Sort        string `json:"sort,omitempty"`
+		FlowRuns    *runsF  `json:"flow_runs,omitempty"`
+		Deployments *depsF  `json:"deployments,omitempty"`
+		WorkPools   *poolsF `json:"work_pools,omitempty"`
+		Limit       int     `json:"limit,omitempty"`
+		Offset      int     `json:"offset,omitempty"`
+		Sort        string  `json:"sort,omitempty"`
 	}{Limit: f.Limit, Offset: f.Offset, Sort: f.Sort}
 	if body.Limit <= 0 || body.Limit > MaxScheduledRunsLimit {
 		body.Limit = MaxScheduledRunsLimit
@@ -98,6 +103,9 @@ func (f FlowRunFilter) wire() any {
 	}
 	if f.DeploymentIDs != nil {
 		body.Deployments = &depsF{ID: &anyOf[string]{f.DeploymentIDs}}
+	}
+	if f.WorkPools != nil {
+		body.WorkPools = &poolsF{Name: &anyOf[string]{f.WorkPools}}
 	}
 	return body
 }
