@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 	"github.com/plate-resort/plate-resort/bridge/prefect/prefecttest"
@@ -203,39 +205,7 @@ func TestThreeBridgesTwentyDevicesEachRunOnce(t *testing.T) {
 	t.Logf("%d runs created in %s", nRuns, time.Since(created).Round(time.Millisecond))
 
 	// Every run final, then the checks.
-	deadline := time.Now().Add(2*time.Minute + time.Duration(nRuns)*time.Second)
-	final := make([]*prefect.FlowRun, nRuns)
-	for left := nRuns; left > 0; {
-		left = 0
-		for i, id := range ids {
-			if final[i] != nil {
-				continue
-			}
-			fr, err := r.pc.ReadFlowRun(context.Background(), id)
-			if err == nil && fr.State != nil && fr.State.Type.IsFinal() {
-				final[i] = fr
-				continue
-			}
-			left++
-		}
-		if left > 0 && time.Now().After(deadline) {
-			var stuck []string
-			for i, fr := range final {
-				if fr == nil {
-					now, _ := r.pc.ReadFlowRun(context.Background(), ids[i])
-					st := "?"
-					if now != nil && now.State != nil {
-						st = now.State.Name
-					}
-					stuck = append(stuck, ids[i]+" "+st)
-				}
-			}
-			t.Fatalf("%d of %d runs not final after %s:\n%s", left, nRuns, time.Since(created).Round(time.Second), strings.Join(stuck, "\n"))
-		}
-		if left > 0 {
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
+	final := waitAllFinal(t, r, ids, 2*time.Minute+time.Duration(nRuns)*time.Second)
 	took := time.Since(created)
 
 	byBridge := map[string]int{}
@@ -247,26 +217,7 @@ func TestThreeBridgesTwentyDevicesEachRunOnce(t *testing.T) {
 		if n := goals.count(w.dev, w.pulses); n != 1 {
 			t.Errorf("run %s: %d Goal Position writes of %.1f° at %s; want exactly one execution", fr.ID, n, w.angle, w.dev)
 		}
-		states, err := r.pc.ReadFlowRunStates(context.Background(), fr.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var pending, running int
-		var hist []string
-		for _, s := range states {
-			switch s.Type {
-			case prefect.StatePending:
-				pending++
-				byBridge[strings.TrimPrefix(s.Message, claimMessage(""))]++
-			case prefect.StateRunning:
-				running++
-			}
-			hist = append(hist, fmt.Sprintf("%s %s %s: %s", s.Timestamp.Format(time.RFC3339Nano), s.Type, s.Name, s.Message))
-		}
-		if fr.RunCount != 1 || pending != 1 || running != 1 {
-			t.Errorf("run %s: run_count %d, %d Pending and %d Running states; want one claim and one start:\n%s",
-				fr.ID, fr.RunCount, pending, running, strings.Join(hist, "\n"))
-		}
+		byBridge[claimedOnce(t, r, fr)]++
 	}
 	// No other goal than the runs' reached any servo (a hold on connect
 	// writes the present position, which is none of the runs' angles).
@@ -277,6 +228,37 @@ func TestThreeBridgesTwentyDevicesEachRunOnce(t *testing.T) {
 	if total != nRuns {
 		t.Errorf("%d executions at the servos for %d runs", total, nRuns)
 	}
+	// Reads and control commands (the default queue) are claimed on their
+	// event (eventclaim.go), by three bridges at once: each still once.
+	reads := map[string]string{}
+	bridges[0].mu.Lock()
+	for id, d := range bridges[0].deps {
+		if d.Def.Command == "get_position" {
+			reads[d.Device] = id
+		}
+	}
+	bridges[0].mu.Unlock()
+	readIDs := make([]string, nDev)
+	for i, dev := range devs {
+		readIDs[i] = createRunKey(t, r.pc, reads[dev], map[string]any{}, fmt.Sprintf("%s-read-%d-%d", t.Name(), created.UnixNano(), i)).ID
+	}
+	onEvent := 0.0
+	for _, fr := range waitAllFinal(t, r, readIDs, 2*time.Minute) {
+		if fr.State.Type != prefect.StateCompleted {
+			t.Errorf("read %s ended %s: %s", fr.ID, fr.State.Name, fr.State.Message)
+		}
+		claimedOnce(t, r, fr)
+	}
+	for _, b := range bridges {
+		var m dto.Metric
+		_ = b.metrics.claims.WithLabelValues(string(claimedOnEvent)).Write(&m)
+		onEvent += m.GetCounter().GetValue()
+	}
+	if onEvent == 0 {
+		t.Errorf("none of %d reads was claimed on its event", nDev)
+	}
+	t.Logf("%d reads: %v claimed on their event", nDev, onEvent)
+
 	names := make([]string, 0, len(byBridge))
 	for n := range byBridge {
 		names = append(names, fmt.Sprintf("%s: %d", n, byBridge[n]))
@@ -302,4 +284,72 @@ func createRunKey(t *testing.T, pc *prefect.Client, depID string, params map[str
 	}
 	t.Errorf("create flow run: %v", err)
 	return &prefect.FlowRun{}
+}
+
+// waitAllFinal waits for every run of ids to be final, within d.
+func waitAllFinal(t *testing.T, r *rig, ids []string, d time.Duration) []*prefect.FlowRun {
+	t.Helper()
+	began := time.Now()
+	deadline := began.Add(d)
+	final := make([]*prefect.FlowRun, len(ids))
+	for left := len(ids); left > 0; {
+		left = 0
+		for i, id := range ids {
+			if final[i] != nil {
+				continue
+			}
+			fr, err := r.pc.ReadFlowRun(context.Background(), id)
+			if err == nil && fr.State != nil && fr.State.Type.IsFinal() {
+				final[i] = fr
+				continue
+			}
+			left++
+		}
+		if left > 0 && time.Now().After(deadline) {
+			var stuck []string
+			for i, fr := range final {
+				if fr == nil {
+					now, _ := r.pc.ReadFlowRun(context.Background(), ids[i])
+					st := "?"
+					if now != nil && now.State != nil {
+						st = now.State.Name
+					}
+					stuck = append(stuck, ids[i]+" "+st)
+				}
+			}
+			t.Fatalf("%d of %d runs not final after %s:\n%s", left, len(ids), time.Since(began).Round(time.Second), strings.Join(stuck, "\n"))
+		}
+		if left > 0 {
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	return final
+}
+
+// claimedOnce checks fr was claimed and started once (one Pending, one
+// Running, run_count 1) and returns the claiming bridge.
+func claimedOnce(t *testing.T, r *rig, fr *prefect.FlowRun) string {
+	t.Helper()
+	states, err := r.pc.ReadFlowRunStates(context.Background(), fr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending, running int
+	var hist []string
+	who := ""
+	for _, s := range states {
+		switch s.Type {
+		case prefect.StatePending:
+			pending++
+			who = strings.TrimPrefix(s.Message, claimMessage(""))
+		case prefect.StateRunning:
+			running++
+		}
+		hist = append(hist, fmt.Sprintf("%s %s %s: %s", s.Timestamp.Format(time.RFC3339Nano), s.Type, s.Name, s.Message))
+	}
+	if fr.RunCount != 1 || pending != 1 || running != 1 {
+		t.Errorf("run %s: run_count %d, %d Pending and %d Running states; want one claim and one start:\n%s",
+			fr.ID, fr.RunCount, pending, running, strings.Join(hist, "\n"))
+	}
+	return who
 }

@@ -394,9 +394,10 @@ func (r *run) claim(ctx context.Context) bool {
 // §5), so with retries to set the patch starts at once. Otherwise it waits
 // recordDelay: a read or an emergency stop is final by then, and the
 // patch, one more write Prefect serialises with the run's own state
-// changes, was a tenth of such a run's created → Completed. Until the
-// patch, recovery knows the run as ours by its state message (claimMessage
-// while Pending, runMessage while Running; recover.go owns).
+// changes, added ~10 ms to such a run's Pending → Running (fleetbench
+// phases, README "Fleet"). Until the patch, recovery knows the run as ours
+// by its state message (claimMessage while Pending, runMessage while
+// Running; recover.go owns).
 func (r *run) recordClaim(ctx context.Context) {
 	pid := r.deps.cfg.WorkerName + "/" + r.fr.ID
 	patch := prefect.FlowRunPatch{InfrastructurePID: &pid}
