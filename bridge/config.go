@@ -53,7 +53,8 @@ type Config struct {
 	PollInterval time.Duration `koanf:"poll_interval"`
 	// HeartbeatInterval keeps the worker ONLINE (docs/prefect.md §2).
 	HeartbeatInterval time.Duration `koanf:"heartbeat_interval"`
-	// Events turns the events websocket wake-up on.
+	// Events turns the events websocket on: it wakes the poll, and runs of
+	// the default queue are claimed on their event (eventclaim.go).
 	Events         bool           `koanf:"events"`
 	CommandTimeout TimeoutsConfig `koanf:"command_timeout"`
 	// RunTimeout bounds a run from claim to final state; past it the run is
