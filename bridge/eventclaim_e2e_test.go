@@ -114,21 +114,30 @@ func stateOf(t *testing.T, r *rig, id string, typ prefect.StateType) prefect.Sta
 }
 
 // setPoolPaused pauses or resumes the rig's pool, as the UI's toggle does
-// (PATCH /work_pools/{name}, src/prefect/server/api/workers.py update_work_pool).
+// (PATCH /work_pools/{name}, src/prefect/server/api/workers.py
+// update_work_pool), trying again while a busy SQLite server answers 503.
 func setPoolPaused(t *testing.T, r *rig, paused bool) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPatch, r.prefect.URL+"/work_pools/"+url.PathEscape(r.cfg.WorkPool),
-		bytes.NewBufferString(fmt.Sprintf(`{"is_paused": %t}`, paused)))
-	if err != nil {
-		t.Fatal(err)
+	code := 0
+	for try := 0; try < 10; try++ {
+		req, err := http.NewRequest(http.MethodPatch, r.prefect.URL+"/work_pools/"+url.PathEscape(r.cfg.WorkPool),
+			bytes.NewBufferString(fmt.Sprintf(`{"is_paused": %t}`, paused)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if code = resp.StatusCode; code == http.StatusNoContent || code == http.StatusOK {
+			return
+		}
+		if code < 500 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
-		t.Fatalf("PATCH work pool is_paused=%t: HTTP %d", paused, resp.StatusCode)
-	}
+	t.Fatalf("PATCH work pool is_paused=%t: HTTP %d", paused, code)
 }
