@@ -14,30 +14,25 @@ import (
 // Prefect which of our runs in flight are CANCELLING (docs/prefect.md §6: the Python runner
 // does the same when its websocket is down).
 func (b *Bridge) cancelLoop(ctx context.Context) {
-	t := time.NewTicker(b.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(ctx, b.cfg.PollInterval, func() { b.checkCancelled(ctx) })
+}
+
+func (b *Bridge) checkCancelled(ctx context.Context) {
+	ids := b.inflightIDs()
+	if len(ids) == 0 {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	runs, err := b.pc.FilterFlowRuns(fctx, prefect.FlowRunFilter{IDs: ids, StateTypes: []prefect.StateType{prefect.StateCancelling}})
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn().Err(err).Msg("checking Prefect for cancelled runs failed")
 		}
-		ids := b.inflightIDs()
-		if len(ids) == 0 {
-			continue
-		}
-		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		runs, err := b.pc.FilterFlowRuns(fctx, prefect.FlowRunFilter{IDs: ids, StateTypes: []prefect.StateType{prefect.StateCancelling}})
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				b.log.Warn().Err(err).Msg("checking Prefect for cancelled runs failed")
-			}
-			continue
-		}
-		for _, fr := range runs {
-			b.signalCancel(fr.ID)
-		}
+		return
+	}
+	for _, fr := range runs {
+		b.signalCancel(fr.ID)
 	}
 }
 

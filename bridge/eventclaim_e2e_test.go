@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
+	"github.com/plate-resort/plate-resort/internal/testenv"
 )
 
 // A run claimed on its event skips Prefect's poll, so the bridge itself must
@@ -25,20 +26,14 @@ func TestEventClaimKeepsWhatThePollEnforces(t *testing.T) {
 	b, _ := r.startBridge(r.cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	waitFor(t, 30*time.Second, "the bridge alone with its gate open", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the bridge alone with its gate open", func() bool {
 		return b.runDeps.peers.alone(time.Now()) && b.gate.allows(time.Now())
 	})
 	read, err := r.pc.ReadDeploymentByName(ctx, "get-position", "get-position")
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims := func(path claimPath) float64 {
-		var m dto.Metric
-		if err := b.metrics.claims.WithLabelValues(string(path)).Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetCounter().GetValue()
-	}
+	claims := func(path claimPath) float64 { return claimCount(t, b, path) }
 
 	// Due now, default queue: claimed on the event.
 	ev0 := claims(claimedOnEvent)
@@ -62,7 +57,7 @@ func TestEventClaimKeepsWhatThePollEnforces(t *testing.T) {
 
 	// Paused pool: nothing is claimed until it is resumed.
 	setPoolPaused(t, r, true)
-	waitFor(t, 10*time.Second, "the gate closed after the pause", func() bool { return !b.gate.allows(time.Now()) })
+	testenv.Eventually(t, 10*time.Second, "the gate closed after the pause", func() bool { return !b.gate.allows(time.Now()) })
 	held := createRun(t, r.pc, read.ID, map[string]any{})
 	time.Sleep(3 * time.Second)
 	if got, err := r.pc.ReadFlowRun(ctx, held.ID); err != nil || got.State == nil || got.State.Type != prefect.StateScheduled {
@@ -80,21 +75,24 @@ func TestEventClaimKeepsWhatThePollEnforces(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
+// claimCount is the bridge's plate_resort_bridge_claims_total{path}.
+func claimCount(t *testing.T, b *Bridge, path claimPath) float64 {
 	t.Helper()
-	for end := time.Now().Add(within); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
+	var m dto.Metric
+	if err := b.metrics.claims.WithLabelValues(string(path)).Write(&m); err != nil {
+		t.Fatal(err)
 	}
+	return m.GetCounter().GetValue()
 }
 
-// completes waits for run id to end Completed.
-func completes(t *testing.T, r *rig, id string, within time.Duration) {
+// completes waits for run id to end Completed and returns it.
+func completes(t *testing.T, r *rig, id string, within time.Duration) *prefect.FlowRun {
 	t.Helper()
-	if fr := waitFinal(t, r.pc, id, within); fr.State.Type != prefect.StateCompleted {
+	fr := waitFinal(t, r.pc, id, within)
+	if fr.State.Type != prefect.StateCompleted {
 		t.Fatalf("run %s ended %s: %s", id, fr.State.Name, fr.State.Message)
 	}
+	return fr
 }
 
 // stateOf returns the run's first state of type typ.

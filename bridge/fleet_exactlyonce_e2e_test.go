@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/plate-resort/plate-resort/agent"
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 	"github.com/plate-resort/plate-resort/bridge/prefect/prefecttest"
@@ -250,9 +248,7 @@ func TestThreeBridgesTwentyDevicesEachRunOnce(t *testing.T) {
 		claimedOnce(t, r, fr)
 	}
 	for _, b := range bridges {
-		var m dto.Metric
-		_ = b.metrics.claims.WithLabelValues(string(claimedOnEvent)).Write(&m)
-		onEvent += m.GetCounter().GetValue()
+		onEvent += claimCount(t, b, claimedOnEvent)
 	}
 	if onEvent == 0 {
 		t.Errorf("none of %d reads was claimed on its event", nDev)

@@ -48,7 +48,7 @@ func (b *Bridge) recoverRuns(ctx context.Context) {
 
 // owns reports whether fr was claimed by a bridge with our worker name.
 func (b *Bridge) owns(fr prefect.FlowRun) bool {
-	if strings.HasPrefix(fr.InfrastructurePID, b.cfg.WorkerName+"/") {
+	if recordedBy(fr, b.cfg.WorkerName) {
 		return true
 	}
 	if fr.State == nil {
@@ -99,31 +99,26 @@ var (
 // current, and a winner that went on is Running by then. strayAge is far
 // longer than a claim takes, so a claim still under way is not one.
 func (b *Bridge) strayLoop(ctx context.Context) {
-	t := time.NewTicker(strayEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(ctx, strayEvery, func() { b.resumeStrays(ctx) })
+}
+
+func (b *Bridge) resumeStrays(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	runs, err := b.pc.FilterFlowRuns(fctx, prefect.FlowRunFilter{WorkPools: []string{b.cfg.WorkPool}, StateTypes: []prefect.StateType{prefect.StatePending}})
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Debug().Err(err).Msg("looking for runs left Pending failed")
 		}
-		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		runs, err := b.pc.FilterFlowRuns(fctx, prefect.FlowRunFilter{WorkPools: []string{b.cfg.WorkPool}, StateTypes: []prefect.StateType{prefect.StatePending}})
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				b.log.Debug().Err(err).Msg("looking for runs left Pending failed")
-			}
+		return
+	}
+	for _, fr := range runs {
+		dep, ok := b.deploymentByID(fr.DeploymentID)
+		if !ok || !stray(fr, b.cfg.WorkerName, time.Now()) || b.running(fr.ID) {
 			continue
 		}
-		for _, fr := range runs {
-			dep, ok := b.deploymentByID(fr.DeploymentID)
-			if !ok || !stray(fr, b.cfg.WorkerName, time.Now()) || b.running(fr.ID) {
-				continue
-			}
-			b.log.Warn().Str("flow_run", fr.ID).Time("pending_since", fr.State.Timestamp).Msg("resuming a run this bridge claimed and left Pending")
-			b.start(ctx, fr, dep, modeStray)
-		}
+		b.log.Warn().Str("flow_run", fr.ID).Time("pending_since", fr.State.Timestamp).Msg("resuming a run this bridge claimed and left Pending")
+		b.start(ctx, fr, dep, modeStray)
 	}
 }
 
@@ -132,6 +127,12 @@ func (b *Bridge) strayLoop(ctx context.Context) {
 // left Pending for strayAge.
 func stray(fr prefect.FlowRun, worker string, now time.Time) bool {
 	return fr.State != nil && fr.State.Type == prefect.StatePending && fr.State.Message == claimMessage(worker) &&
-		(fr.InfrastructurePID == "" || strings.HasPrefix(fr.InfrastructurePID, worker+"/")) &&
+		(fr.InfrastructurePID == "" || recordedBy(fr, worker)) &&
 		now.Sub(fr.State.Timestamp) > strayAge
+}
+
+// recordedBy says whether fr's infrastructure_pid names worker (run.go
+// recordClaim).
+func recordedBy(fr prefect.FlowRun, worker string) bool {
+	return strings.HasPrefix(fr.InfrastructurePID, worker+"/")
 }

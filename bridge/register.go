@@ -404,15 +404,9 @@ func (b *Bridge) refreshPeers(ctx context.Context) error {
 // counts itself alone in the pool only on a list younger than peersMaxAge,
 // and a bridge that joins waits on the others seeing it (peers.go).
 func (b *Bridge) peersLoop(ctx context.Context) {
-	t := time.NewTicker(peersRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, peersRefresh, func() {
 		rctx, cancel := context.WithTimeout(ctx, peersMaxAge)
+		defer cancel()
 		if err := b.refreshPeers(rctx); err != nil && ctx.Err() == nil {
 			b.log.Debug().Err(err).Msg("reading the pool's workers failed")
 		}
@@ -423,8 +417,7 @@ func (b *Bridge) peersLoop(ctx context.Context) {
 				b.log.Debug().Err(err).Msg("reading the pool's pause and limits failed; runs wait for the poll")
 			}
 		}
-		cancel()
-	}
+	})
 }
 
 // leavePool deletes this bridge's worker record on a clean stop, after its
