@@ -25,10 +25,13 @@ import (
 //     of 1, docs/prefect.md §12: those runs always wait for the poll);
 //   - the pool and the default queue were read under peersMaxAge ago, and
 //     neither was paused nor had a concurrency limit (gate);
-//   - the run, read by id, is still Scheduled, of this deployment, and due
-//     within the second (the event does not carry its scheduled time;
-//     Prefect's WaitForScheduledTime only holds back RUNNING, so a run
-//     claimed early would sit Pending).
+//   - the run is due within the second (the event does not carry its
+//     scheduled time; Prefect's WaitForScheduledTime only holds back
+//     RUNNING, so a run claimed early would sit Pending). A run created
+//     just now (createdOnDefaultQueue) is claimed first and its time taken
+//     from the Pending, a run claimed before its time put back at once
+//     (earlyclaim.go); any other is read by id first, and must still be
+//     Scheduled, of this deployment and due.
 //
 // Everything else, and any failure to read the run, goes the poll's way
 // (announced.go). The claim itself is the same as the poll's (run.go): the
@@ -87,10 +90,11 @@ const maxEventReads = 4
 // the poll takes over.
 var eventReadTries = []time.Duration{0, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond}
 
-// claimFromEvent claims run id of dep, announced Scheduled by an event,
-// without waiting for a poll when the gate allows; otherwise, or when the run
-// cannot be read as due, it leaves the run to the poll, woken now.
-func (b *Bridge) claimFromEvent(ctx context.Context, id string, dep *deployment) {
+// claimFromEvent claims the run ev announced Scheduled, of dep, without
+// waiting for a poll when the gate allows; otherwise, or when the run cannot
+// be read as due, it leaves the run to the poll, woken now.
+func (b *Bridge) claimFromEvent(ctx context.Context, ev prefect.Event, dep *deployment) {
+	id := ev.FlowRunID()
 	if dep.Queue != DefaultQueue || !b.gate.allows(time.Now()) {
 		b.toPoll(id)
 		return
@@ -103,13 +107,52 @@ func (b *Bridge) claimFromEvent(ctx context.Context, id string, dep *deployment)
 		b.toPoll(id)
 		return
 	}
+	if createdOnDefaultQueue(ev) {
+		b.claimOnCreate(ctx, ev, dep)
+		return
+	}
 	fr, err := b.readAnnounced(ctx, id)
 	<-b.eventReads
 	if err != nil || !dueOnDefaultQueue(fr, dep, time.Now()) {
 		b.toPoll(id)
 		return
 	}
-	b.startVia(ctx, *fr, dep, modeClaim, claimedOnEvent)
+	b.startVia(ctx, *fr, dep, modeClaim, claimedOnEvent, nil)
+}
+
+// createdOnDefaultQueue says whether ev announces a run created just now
+// (Scheduled is its first state) on the default queue, not by a deployment
+// schedule: such a run is almost always due at once (run_deployment, a
+// Prefect UI "Quick run"), so it is claimed before it is read
+// (claimOnCreate). The scheduler creates runs ahead of their time and tags
+// them auto-scheduled (src/prefect/server/models/deployments.py); those,
+// and a Scheduled that follows another state (a run put back, retried or
+// rescheduled), are read first.
+func createdOnDefaultQueue(ev prefect.Event) bool {
+	q, ok := ev.RelatedName("work-queue")
+	return ev.FirstState() && ok && q == DefaultQueue && !ev.Tagged("auto-scheduled")
+}
+
+// claimOnCreate proposes the claim for a run createdOnDefaultQueue
+// announced while reading the run alongside: the read (~20 ms on an idle
+// server, more under load) no longer sits between the event and the
+// Pending. What the read decided before is decided from the Pending
+// instead: Prefect copies the run's scheduled time onto it
+// (src/prefect/server/orchestration/core_policy.py CopyScheduledTime), and
+// a run not due within the second is put back to Scheduled at that time
+// (earlyclaim.go). The command goes out only after the read came back
+// (parameters, retries, run count).
+func (b *Bridge) claimOnCreate(ctx context.Context, ev prefect.Event, dep *deployment) {
+	id := ev.FlowRunID()
+	read := make(chan runRead, 1)
+	go func() {
+		defer func() { <-b.eventReads }()
+		fr, err := b.readAnnounced(ctx, id)
+		read <- runRead{fr, err}
+	}()
+	fr := prefect.FlowRun{ID: id, DeploymentID: dep.ID, WorkQueueName: DefaultQueue, Created: ev.Occurred,
+		State: &prefect.State{Type: prefect.StateScheduled, Name: ev.StateName(), Timestamp: ev.Occurred}}
+	b.startVia(ctx, fr, dep, modeClaim, claimedOnEvent, &earlyClaim{read: read, toPoll: func() { b.toPoll(id) }})
 }
 
 // toPoll hands an announced run to the poll loop (announced.go).

@@ -16,11 +16,13 @@ import (
 )
 
 // A run claimed on its event skips Prefect's poll, so the bridge itself must
-// hold back what the poll would (eventclaim.go): a run scheduled for later
-// is not claimed early, a paused pool gets no claims until it is resumed,
-// and a run on a device's queue (limit 1) still goes through the poll.
-// Each part fails if the direct claim ignored it: the safety-net poll is
-// 7-13 s away, and a paused pool's poll returns nothing.
+// hold back what the poll would (eventclaim.go, earlyclaim.go): a run
+// scheduled for later is put back at once and not run early, a run of a
+// deployment schedule is not claimed early at all, a paused pool gets no
+// claims until it is resumed, and a run on a device's queue (limit 1) still
+// goes through the poll. Each part fails if the direct claim ignored it:
+// the safety-net poll is 7-13 s away, and a paused pool's poll returns
+// nothing.
 func TestEventClaimKeepsWhatThePollEnforces(t *testing.T) {
 	r := newRig(t, rigOptions{configure: func(c *Config) { c.PollInterval = 10 * time.Second }})
 	b, _ := r.startBridge(r.cfg)
@@ -43,16 +45,41 @@ func TestEventClaimKeepsWhatThePollEnforces(t *testing.T) {
 		t.Errorf("a due run of the default queue: %v claims on its event, want 1", got)
 	}
 
-	// Scheduled 4 s ahead: not claimed before its time.
+	// Scheduled 4 s ahead: claimed on its creation event (before it was
+	// read), put back to Scheduled at its time at once, claimed again by
+	// the poll when due, and run then, once.
 	at := time.Now().Add(4 * time.Second).UTC()
 	later, err := r.pc.CreateFlowRun(ctx, read.ID, prefect.FlowRunCreate{Parameters: map[string]any{},
 		State: &prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", StateDetails: prefect.StateDetailsCreate{ScheduledTime: &at}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	completes(t, r, later.ID, 25*time.Second)
-	if p := stateOf(t, r, later.ID, prefect.StatePending); p.Timestamp.Before(at.Add(-time.Second)) {
-		t.Errorf("a run scheduled for %s was claimed at %s, early", at.Format(time.StampMilli), p.Timestamp.UTC().Format(time.StampMilli))
+	time.Sleep(1500 * time.Millisecond)
+	if now, err := r.pc.ReadFlowRun(ctx, later.ID); err != nil || now.State == nil || now.State.Type != prefect.StateScheduled ||
+		now.NextScheduledStartTime == nil || now.NextScheduledStartTime.Sub(at).Abs() > time.Millisecond {
+		t.Fatalf("a run scheduled for %s, 1.5 s after it was created: %+v (err %v), want Scheduled for that time", at.Format(time.StampMilli), now, err)
+	}
+	done := completes(t, r, later.ID, 25*time.Second)
+	// Prefect's WaitForScheduledTime lets RUNNING through up to half a
+	// second early (it rounds the wait to whole seconds, core_policy.py).
+	if run := stateOf(t, r, later.ID, prefect.StateRunning); run.Timestamp.Before(at.Add(-600*time.Millisecond)) || done.RunCount != 1 {
+		t.Errorf("a run scheduled for %s started at %s, run_count %d", at.Format(time.StampMilli), run.Timestamp.UTC().Format(time.StampMilli), done.RunCount)
+	}
+	early := statesBefore(t, r, later.ID, prefect.StatePending, at.Add(-time.Second))
+	if early > 1 {
+		t.Errorf("a run scheduled for later was claimed %d times before its time, want at most once (claim, put back)", early)
+	}
+	// Created by a deployment schedule (tagged auto-scheduled): read
+	// before it is claimed, never claimed ahead of its time.
+	at = time.Now().Add(4 * time.Second).UTC()
+	sched, err := r.pc.CreateFlowRun(ctx, read.ID, prefect.FlowRunCreate{Parameters: map[string]any{}, Tags: []string{"auto-scheduled"},
+		State: &prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled", StateDetails: prefect.StateDetailsCreate{ScheduledTime: &at}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	completes(t, r, sched.ID, 25*time.Second)
+	if p := stateOf(t, r, sched.ID, prefect.StatePending); p.Timestamp.Before(at.Add(-time.Second)) {
+		t.Errorf("an auto-scheduled run for %s was claimed at %s, early", at.Format(time.StampMilli), p.Timestamp.UTC().Format(time.StampMilli))
 	}
 
 	// Paused pool: nothing is claimed until it is resumed.
@@ -109,6 +136,22 @@ func stateOf(t *testing.T, r *rig, id string, typ prefect.StateType) prefect.Sta
 	}
 	t.Fatalf("run %s has no %s state: %v", id, typ, names(states))
 	return prefect.State{}
+}
+
+// statesBefore counts the run's states of type typ stamped before t.
+func statesBefore(t *testing.T, r *rig, id string, typ prefect.StateType, before time.Time) int {
+	t.Helper()
+	states, err := r.pc.ReadFlowRunStates(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range states {
+		if s.Type == typ && s.Timestamp.Before(before) {
+			n++
+		}
+	}
+	return n
 }
 
 // setPoolPaused pauses or resumes the rig's pool, as the UI's toggle does

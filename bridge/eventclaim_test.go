@@ -82,3 +82,35 @@ func TestDueOnDefaultQueue(t *testing.T) {
 		}
 	}
 }
+
+// Only a run's creation on the default queue, not by a deployment schedule,
+// is claimed before it is read: a Scheduled that follows another state (a
+// claim put back, a retry, a reschedule) is read first, or a run put back
+// for later would be claimed again by the Scheduled event its put-back
+// fires.
+func TestCreatedOnDefaultQueue(t *testing.T) {
+	ev := func(from, queue string, tags ...string) prefect.Event {
+		e := prefect.Event{Event: "prefect.flow-run.Scheduled", Payload: []byte(`{"intended":{"from":` + from + `,"to":"SCHEDULED"}}`),
+			Related: []map[string]any{{"prefect.resource.id": "prefect.work-queue.q", "prefect.resource.role": "work-queue", "prefect.resource.name": queue}}}
+		for _, tag := range tags {
+			e.Related = append(e.Related, map[string]any{"prefect.resource.id": "prefect.tag." + tag, "prefect.resource.role": "tag"})
+		}
+		return e
+	}
+	for _, c := range []struct {
+		name string
+		ev   prefect.Event
+		want bool
+	}{
+		{"created on the default queue", ev("null", DefaultQueue, "plate-resort"), true},
+		{"put back from Pending", ev(`"PENDING"`, DefaultQueue), false},
+		{"rescheduled after a final state", ev(`"FAILED"`, DefaultQueue), false},
+		{"created on a device queue", ev("null", "resort-1"), false},
+		{"created by a deployment schedule", ev("null", DefaultQueue, "auto-scheduled"), false},
+		{"no payload", prefect.Event{Related: ev("null", DefaultQueue).Related}, false},
+	} {
+		if got := createdOnDefaultQueue(c.ev); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -58,7 +58,7 @@ func (b *Bridge) pollOnce(ctx context.Context) bool {
 		if !ok {
 			continue // not ours: the pool may be shared (docs/prefect.md §3)
 		}
-		b.startVia(ctx, fr, dep, modeClaim, claimedOnPoll)
+		b.startVia(ctx, fr, dep, modeClaim, claimedOnPoll, nil)
 	}
 	return b.announced.seen(func(id string) bool { return got[id] || b.running(id) }, time.Now())
 }
@@ -101,7 +101,7 @@ func (b *Bridge) eventsLoop(ctx context.Context) {
 				continue
 			}
 			b.wg.Add(1)
-			go func() { defer b.wg.Done(); b.claimFromEvent(ctx, ev.FlowRunID(), dep) }()
+			go func() { defer b.wg.Done(); b.claimFromEvent(ctx, ev, dep) }()
 		case prefect.StateCancelling:
 			b.signalCancel(ev.FlowRunID())
 		}

@@ -117,6 +117,9 @@ type run struct {
 	patch *claimPatch
 	// via is how the run was found, for the claims metric.
 	via claimPath
+	// early is set for a run claimed on its creation event before it was
+	// read (claimOnCreate, earlyclaim.go).
+	early *earlyClaim
 }
 
 func newRun(deps *runDeps, fr prefect.FlowRun, dep *deployment, task *runTask) *run {
@@ -127,7 +130,7 @@ func newRun(deps *runDeps, fr prefect.FlowRun, dep *deployment, task *runTask) *
 // here. Runs are never serialised in the bridge: the agent orders motion, and
 // an emergency stop must never wait behind a move.
 func (b *Bridge) start(ctx context.Context, fr prefect.FlowRun, dep *deployment, mode runMode) bool {
-	return b.startVia(ctx, fr, dep, mode, claimedOnPoll)
+	return b.startVia(ctx, fr, dep, mode, claimedOnPoll, nil)
 }
 
 // claimPath is how the bridge found a run it claims (metrics.go).
@@ -138,8 +141,10 @@ const (
 	claimedOnEvent claimPath = "event"
 )
 
-// startVia is start for a run found by via.
-func (b *Bridge) startVia(ctx context.Context, fr prefect.FlowRun, dep *deployment, mode runMode, via claimPath) bool {
+// startVia is start for a run found by via; early, when not nil, is a
+// claim before the run was read, and fr only what its event said
+// (claimOnCreate).
+func (b *Bridge) startVia(ctx context.Context, fr prefect.FlowRun, dep *deployment, mode runMode, via claimPath, early *earlyClaim) bool {
 	b.mu.Lock()
 	if _, busy := b.inflight[fr.ID]; busy {
 		b.mu.Unlock()
@@ -164,7 +169,7 @@ func (b *Bridge) startVia(ctx context.Context, fr prefect.FlowRun, dep *deployme
 			}
 		}()
 		r := newRun(b.runDeps, fr, dep, t)
-		r.via = via
+		r.via, r.early = via, early
 		r.execute(ctx, mode)
 	}()
 	return true
@@ -363,13 +368,19 @@ func (r *run) claim(ctx context.Context) bool {
 	p.Message = claimMessage(r.deps.cfg.WorkerName)
 	release := r.slot(ctx)
 	defer release()
-	res, err := r.deps.pc.ProposeState(ctx, r.fr.ID, p)
+	res, err := r.proposeClaim(ctx, p)
 	if err != nil {
 		r.deps.log.Warn().Err(err).Str("flow_run", r.fr.ID).Msg("claim failed; the run stays scheduled for the next poll")
+		if r.early != nil {
+			r.early.toPoll()
+		}
 		return false
 	}
 	if res.Status != prefect.Accept || res.State == nil || res.State.Type != prefect.StatePending {
 		r.deps.log.Debug().Str("flow_run", r.fr.ID).Str("status", string(res.Status)).Str("reason", res.Details.Reason).Msg("run not claimed")
+		return false
+	}
+	if r.early != nil && !r.dueAtClaim(ctx, res.State) {
 		return false
 	}
 	// Prefect accepts PENDING for a second worker even when the run is
@@ -379,6 +390,9 @@ func (r *run) claim(ctx context.Context) bool {
 	// the history instead: the earliest Pending since the run was last
 	// scheduled wins; every other claimer backs off without sending.
 	if !r.alone && !r.wonClaim(ctx, res.State.ID) {
+		return false
+	}
+	if r.early != nil && !r.awaitRead(ctx, res.State) {
 		return false
 	}
 	r.deps.metrics.claimed(r.via)

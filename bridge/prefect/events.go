@@ -19,6 +19,50 @@ type Event struct {
 	Event    string            `json:"event"`
 	Resource map[string]string `json:"resource"`
 	Related  []map[string]any  `json:"related"`
+	// Payload is kept raw: only a flow-run state event's "intended" is read
+	// (FirstState), and a payload of any other shape must not cost the
+	// rest of the event.
+	Payload json.RawMessage `json:"payload"`
+}
+
+// FirstState says whether a flow-run state event announces the run's first
+// state, the one it was created with: the payload's intended.from is null
+// (src/prefect/server/models/events.py flow_run_state_change_event,
+// _state_type(None)). A missing or malformed payload is not a first state.
+func (e Event) FirstState() bool {
+	var p struct {
+		Intended *struct {
+			From json.RawMessage `json:"from"`
+		} `json:"intended"`
+	}
+	if json.Unmarshal(e.Payload, &p) != nil || p.Intended == nil {
+		return false
+	}
+	return p.Intended.From != nil && string(p.Intended.From) == "null"
+}
+
+// RelatedName is the name of the event's related resource with role (e.g.
+// "work-queue"), and whether there is exactly one.
+func (e Event) RelatedName(role string) (string, bool) {
+	name, n := "", 0
+	for _, r := range e.Related {
+		if ro, _ := r["prefect.resource.role"].(string); ro == role {
+			name, _ = r["prefect.resource.name"].(string)
+			n++
+		}
+	}
+	return name, n == 1
+}
+
+// Tagged says whether the event's related resources include tag t
+// (prefect.tag.<t>, role "tag").
+func (e Event) Tagged(t string) bool {
+	for _, r := range e.Related {
+		if id, _ := r["prefect.resource.id"].(string); id == "prefect.tag."+t {
+			return true
+		}
+	}
+	return false
 }
 
 // FlowRunID returns the run id of a prefect.flow-run.* event, or "".

@@ -1,0 +1,125 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/plate-resort/plate-resort/bridge/prefect"
+)
+
+// A run claimed on its creation event before it was read (claimOnCreate,
+// eventclaim.go) has two checks left once Prefect accepted the Pending:
+// that it is due (dueAtClaim), and the read itself (awaitRead). Both
+// decide before anything reaches the device; the Running proposal and the
+// command come after them.
+
+// earlyClaim is what a run claimed before it was read carries.
+type earlyClaim struct {
+	read   <-chan runRead // the read, under way
+	toPoll func()         // hands the run to the poll (eventclaim.go)
+}
+
+// runRead is the read claimOnCreate made alongside the claim.
+type runRead struct {
+	fr  *prefect.FlowRun
+	err error
+}
+
+// proposeClaim proposes our Pending. An early claim can reach Prefect
+// before the run's creation committed (its event is sent from inside that
+// transaction, docs/prefect.md §10): a 404 is tried again as the read is
+// (eventReadTries).
+func (r *run) proposeClaim(ctx context.Context, p prefect.StateCreate) (*prefect.OrchestrationResult, error) {
+	tries := []time.Duration{0}
+	if r.early != nil {
+		tries = eventReadTries
+	}
+	var err error
+	for _, d := range tries {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(d):
+		}
+		var res *prefect.OrchestrationResult
+		if res, err = r.deps.pc.ProposeState(ctx, r.fr.ID, p); err == nil || prefect.StatusOf(err) != 404 {
+			return res, err
+		}
+	}
+	return nil, err
+}
+
+// dueAtClaim says whether the claimed run is due within the second, by the
+// scheduled time Prefect copied onto our Pending (claimed). A run created
+// for later (run_deployment with scheduled_time, a Prefect UI run "later")
+// is put back to Scheduled at its time, where the poll finds it when due:
+// a worker holds a claim only shortly before a run's time (Prefect's own
+// worker prefetches 10 s, src/prefect/workers/base.py).
+func (r *run) dueAtClaim(ctx context.Context, claimed *prefect.State) bool {
+	when := claimed.StateDetails.ScheduledTime
+	if when == nil || !when.After(time.Now().Add(time.Second)) {
+		return true
+	}
+	r.putBack(ctx, *when, fmt.Sprintf("scheduled for %s, not due yet", when.UTC().Format(time.RFC3339)))
+	return false
+}
+
+// putBack returns our Pending to Scheduled at when. Should that fail, the
+// run stays Pending as ours: the stray sweep resumes it (recover.go), and
+// Prefect holds its RUNNING back until when (WaitForScheduledTime,
+// docs/prefect.md §4), so it still does not run early.
+func (r *run) putBack(ctx context.Context, when time.Time, why string) {
+	s := prefect.StateCreate{Type: prefect.StateScheduled, Name: "Scheduled",
+		Message:      fmt.Sprintf("returned to Scheduled by plate-resort bridge %s: %s (claimed on its creation event before it was read)", r.deps.cfg.WorkerName, why),
+		StateDetails: prefect.StateDetailsCreate{ScheduledTime: &when}}
+	release := r.slot(ctx)
+	res, err := r.deps.pc.ProposeState(ctx, r.fr.ID, s)
+	release()
+	if err == nil && res.Status == prefect.Accept {
+		r.rl.Infof("%s", s.Message)
+		return
+	}
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+	} else {
+		reason = string(res.Status) + ": " + res.Details.Reason
+	}
+	r.rl.Warnf("claimed this run before its time (%s) and could not return it to Scheduled (%s); it stays Pending and is started at its time", why, reason)
+}
+
+// awaitRead takes the run's read claimOnCreate made alongside the claim.
+// The run is ours by then (claimed); a read that keeps failing leaves it
+// Pending for the stray sweep (recover.go), which reads it again, rather
+// than send a command built from the event alone.
+func (r *run) awaitRead(ctx context.Context, claimed *prefect.State) bool {
+	var rr runRead
+	select {
+	case rr = <-r.early.read:
+	case <-ctx.Done():
+		return false
+	}
+	for try := 0; rr.err != nil && try < 3 && ctx.Err() == nil; try++ {
+		time.Sleep(200 * time.Millisecond)
+		rr.fr, rr.err = r.deps.pc.ReadFlowRun(ctx, r.fr.ID)
+	}
+	if rr.err != nil {
+		r.deps.log.Warn().Err(rr.err).Str("flow_run", r.fr.ID).Msg("claimed on its event but could not read the run; left Pending for the stray sweep, nothing sent")
+		return false
+	}
+	fr := *rr.fr
+	if fr.DeploymentID != r.dep.ID || fr.WorkQueueName != DefaultQueue {
+		// The event named both, so this is not expected; a run that is not
+		// what was claimed goes back to the poll.
+		when := time.Now()
+		if fr.NextScheduledStartTime != nil {
+			when = *fr.NextScheduledStartTime
+		}
+		r.putBack(ctx, when, fmt.Sprintf("it is of deployment %s on queue %q, not what its event said", fr.DeploymentID, fr.WorkQueueName))
+		return false
+	}
+	fr.State = claimed // the read may predate the claim
+	r.fr, r.runCount = fr, fr.RunCount
+	return true
+}
