@@ -17,6 +17,7 @@ func FuzzDecodeResponses(f *testing.F) {
 		`{"id":"x","state":{"type":"COMPLETED","data":{"a":1},"state_details":{"scheduled_time":"2025-01-01T00:00:00Z"}}}`,
 		`[{"work_pool_id":"p","flow_run":{"id":"r","parameters":{"hotel":"A"}}}]`,
 		`{"type":"event","event":{"event":"prefect.flow-run.Scheduled","resource":{"prefect.resource.id":"prefect.flow-run.1"},"related":[{}]}}`,
+		`{"type":"event","event":{"event":"prefect.flow-run.Scheduled","related":[{"prefect.resource.role":"work-queue","prefect.resource.name":"default"}],"payload":{"intended":{"from":null}}}}`,
 		`<html><body>502</body></html>`,
 		"\x00\xff",
 	} {
@@ -45,6 +46,12 @@ func FuzzDecodeResponses(f *testing.F) {
 				t.Fatal("event accepted without a name")
 			}
 			_ = ev.FlowRunID()
+			// A first state needs a payload that says so, literally.
+			if ev.FirstState() && !strings.Contains(string(ev.Payload), "null") {
+				t.Fatalf("first state without a null from: %s", ev.Payload)
+			}
+			_, _ = ev.RelatedName("work-queue")
+			_ = ev.Tagged("auto-scheduled")
 		}
 		if CheckResultData(b) == nil {
 			if !json.Valid(b) || strings.TrimSpace(string(b)) == "null" {
