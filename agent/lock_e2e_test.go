@@ -1,10 +1,12 @@
 package agent_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,7 +158,23 @@ func TestLockE2E(t *testing.T) {
 		t.Fatalf("state %s: want lock owned by alice, never the lock id", raw)
 	}
 
-	before := goalWrites(servo)
+	// Every Goal Position write from here to the end of bob's burst is
+	// recorded with where the servo was. A reconnect of the serial link
+	// (the connect sequence holds the servo where it is, then torque on;
+	// seen under load) writes one; a move would write a target away from
+	// the present position.
+	type goalWrite struct{ goal, at xseries.Degrees }
+	var gmu sync.Mutex
+	var goals []goalWrite
+	servo.OnWrite(func(addr uint16, data []byte, _ time.Time) {
+		if addr == xseries.GoalPosition.Addr && len(data) == 4 {
+			g := xseries.PulsesToDegrees(int64(int32(binary.LittleEndian.Uint32(data))))
+			gmu.Lock()
+			goals = append(goals, goalWrite{g, servo.Snapshot().Position})
+			gmu.Unlock()
+		}
+	})
+	startPos := servo.Snapshot().Position
 	r = m.rr(t, tp, "bob", contract.MoveToAngle, `{"angle":200,"id":"b-1"}`)
 	wantCode(t, "bob's move while alice holds the lock", r, "locked")
 	if !strings.Contains(r.Error.Message, "alice") || !strings.Contains(r.Error.Message, lr.ExpiresAt.UTC().Format(time.RFC3339)) {
@@ -189,8 +207,19 @@ func TestLockE2E(t *testing.T) {
 			t.Fatalf("burst reply %s: want locked", l)
 		}
 	}
-	if n := goalWrites(servo) - before; n != 0 {
-		t.Fatalf("%d Goal Position writes while bob's commands were refused", n)
+	servo.OnWrite(nil)
+	gmu.Lock()
+	for _, g := range goals {
+		if angleApart(g.goal, g.at) > 1 {
+			t.Errorf("Goal Position %.1f° written with the servo at %.1f° while bob's commands were refused: a move", g.goal, g.at)
+		}
+	}
+	if len(goals) > 0 && !t.Failed() {
+		t.Logf("%d Goal Position write(s), each holding the present position (a serial reconnect's connect sequence): %v", len(goals), goals)
+	}
+	gmu.Unlock()
+	if end := servo.Snapshot().Position; angleApart(end, startPos) > 1 {
+		t.Fatalf("the servo moved from %.1f° to %.1f° while bob's commands were refused", startPos, end)
 	}
 
 	// Bob's emergency stop acts at once while alice holds the lock: the
@@ -218,6 +247,7 @@ func TestLockE2E(t *testing.T) {
 	wantOK(t, "alice's reset with the lock id", m.rr(t, tp, "alice", contract.Reset, `{"lock_id":"L1"}`))
 
 	// Alice's move carries the lock_id and runs.
+	before := goalWrites(servo)
 	r = m.rr(t, tp, "alice", contract.MoveToAngle, `{"angle":120,"lock_id":"L1","id":"a-1"}`)
 	wantOK(t, "alice's move", r)
 	if goalWrites(servo) == before {
@@ -489,4 +519,10 @@ func TestLockRefusesQueuedMove(t *testing.T) {
 	if n := goalWrites(e.servo) - before; n != 0 {
 		t.Fatalf("the queued move wrote Goal Position %d times", n)
 	}
+}
+
+// angleApart is how far apart two angles are on the circle, in degrees.
+func angleApart(a, b xseries.Degrees) float64 {
+	d := float64(xseries.Normalize(a - b))
+	return min(d, 360-d)
 }
