@@ -32,18 +32,40 @@ print(json.dumps(final(fr)))
 		t.Fatalf("result %v: want success, hotel B, final_angle near %v", res, want)
 	}
 	// The run's Prefect log shows what the bridge did.
-	logs, err := r.pc.FilterLogs(context.Background(), out.ID, 200)
-	if err != nil {
-		t.Fatal(err)
+	runLogHas(t, r, out.ID, "sent activate_hotel to resort-1", "reply ok")
+}
+
+// runLogHas waits (5 s) for run id's log in Prefect to hold every one of
+// want: the bridge ships a run's lines once the run is final (runlog.go).
+func runLogHas(t *testing.T, r *rig, id string, want ...string) {
+	t.Helper()
+	var text string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs, err := r.pc.FilterLogs(context.Background(), id, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []string
+		for _, l := range logs {
+			all = append(all, l.Message)
+		}
+		text = strings.Join(all, "\n")
+		missing := false
+		for _, w := range want {
+			missing = missing || !strings.Contains(text, w)
+		}
+		if !missing {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	var all []string
-	for _, l := range logs {
-		all = append(all, l.Message)
-	}
-	text := strings.Join(all, "\n")
-	for _, want := range []string{"sent activate_hotel to resort-1", "reply ok"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("run log lacks %q:\n%s", want, text)
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("run log lacks %q:\n%s", w, text)
 		}
 	}
 }

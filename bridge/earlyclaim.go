@@ -10,9 +10,9 @@ import (
 
 // A run claimed on its creation event before it was read (claimOnCreate,
 // eventclaim.go) has two checks left once Prefect accepted the Pending:
-// that it is due (dueAtClaim), and the read itself (awaitRead). Both
-// decide before anything reaches the device; the Running proposal and the
-// command come after them.
+// that it is due (dueAtClaim, before the Running proposal), and the read
+// itself (awaitRead, after it). Both decide before anything reaches the
+// device.
 
 // earlyClaim is what a run claimed before it was read carries.
 type earlyClaim struct {
@@ -89,37 +89,43 @@ func (r *run) putBack(ctx context.Context, when time.Time, why string) {
 	r.rl.Warnf("claimed this run before its time (%s) and could not return it to Scheduled (%s); it stays Pending and is started at its time", why, reason)
 }
 
-// awaitRead takes the run's read claimOnCreate made alongside the claim.
-// The run is ours by then (claimed); a read that keeps failing leaves it
-// Pending for the stray sweep (recover.go), which reads it again, rather
-// than send a command built from the event alone.
-func (r *run) awaitRead(ctx context.Context, claimed *prefect.State) bool {
+// awaitRead takes the run's read claimOnCreate made alongside the claim,
+// once the run is Running: the read is needed only for the command
+// (parameters, a parent run's lock) and for recordClaim (retries), so
+// neither the Pending nor the Running waits for it. A read that keeps
+// failing ends the run Crashed with nothing sent.
+func (r *run) awaitRead(ctx, rctx context.Context) bool {
 	var rr runRead
 	select {
 	case rr = <-r.early.read:
-	case <-ctx.Done():
+	case <-rctx.Done():
+		if ctx.Err() == nil {
+			r.finish(ctx, prefect.Crashed(fmt.Sprintf("run_timeout %s passed before the bridge could read the run from Prefect; nothing was sent to the device", r.deps.cfg.RunTimeout)))
+		}
 		return false
 	}
-	for try := 0; rr.err != nil && try < 3 && ctx.Err() == nil; try++ {
+	for try := 0; rr.err != nil && try < 3 && rctx.Err() == nil; try++ {
 		time.Sleep(200 * time.Millisecond)
-		rr.fr, rr.err = r.deps.pc.ReadFlowRun(ctx, r.fr.ID)
+		rr.fr, rr.err = r.deps.pc.ReadFlowRun(rctx, r.fr.ID)
 	}
 	if rr.err != nil {
-		r.deps.log.Warn().Err(rr.err).Str("flow_run", r.fr.ID).Msg("claimed on its event but could not read the run; left Pending for the stray sweep, nothing sent")
+		if ctx.Err() == nil {
+			r.finish(ctx, prefect.Crashed(fmt.Sprintf("the bridge could not read the run from Prefect (%v); nothing was sent to the device", rr.err)))
+		}
 		return false
 	}
 	fr := *rr.fr
 	if fr.DeploymentID != r.dep.ID || fr.WorkQueueName != DefaultQueue {
-		// The event named both, so this is not expected; a run that is not
-		// what was claimed goes back to the poll.
-		when := time.Now()
-		if fr.NextScheduledStartTime != nil {
-			when = *fr.NextScheduledStartTime
-		}
-		r.putBack(ctx, when, fmt.Sprintf("it is of deployment %s on queue %q, not what its event said", fr.DeploymentID, fr.WorkQueueName))
+		// The event named both, so this is not expected.
+		r.finish(ctx, prefect.Crashed(fmt.Sprintf("the run is of deployment %s on queue %q, not what its Scheduled event said (%s on %q); nothing was sent to the device",
+			fr.DeploymentID, fr.WorkQueueName, r.dep.ID, DefaultQueue)))
 		return false
 	}
-	fr.State = claimed // the read may predate the claim
-	r.fr, r.runCount = fr, fr.RunCount
+	// The run was created just now (its first state was Scheduled), so
+	// its run_count was 0 and is now ours (toRunning); its state is ours
+	// too. The rest is the read's.
+	fr.State, fr.RunCount = r.fr.State, r.fr.RunCount
+	r.fr = fr
+	r.recordClaim(ctx)
 	return true
 }

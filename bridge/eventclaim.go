@@ -140,8 +140,9 @@ func createdOnDefaultQueue(ev prefect.Event) bool {
 // instead: Prefect copies the run's scheduled time onto it
 // (src/prefect/server/orchestration/core_policy.py CopyScheduledTime), and
 // a run not due within the second is put back to Scheduled at that time
-// (earlyclaim.go). The command goes out only after the read came back
-// (parameters, retries, run count).
+// (earlyclaim.go). Neither the Pending nor the Running waits for the read;
+// the command goes out only after it came back (parameters, a parent run's
+// lock, retries).
 func (b *Bridge) claimOnCreate(ctx context.Context, ev prefect.Event, dep *deployment) {
 	id := ev.FlowRunID()
 	read := make(chan runRead, 1)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/plate-resort/plate-resort/bridge/prefect"
 	"github.com/plate-resort/plate-resort/driver/xseries"
-	"github.com/plate-resort/plate-resort/internal/mqttconn"
 	"github.com/plate-resort/plate-resort/internal/testenv/brokertest"
 )
 
@@ -60,19 +59,7 @@ func TestFailoverMidMoveCompletes(t *testing.T) {
 	if st, _ := b.devs.get("resort-1"); st.Availability != "online" {
 		t.Errorf("device availability after the failover: %q", st.Availability)
 	}
-	logs, err := r.pc.FilterLogs(ctx, fr.ID, 200)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resent bool
-	for _, l := range logs {
-		if strings.Contains(l.Message, "re-sent command") {
-			resent = true
-		}
-	}
-	if !resent {
-		t.Errorf("no re-send logged in the run's log after the failover to %s", mqttconn.Redact(urls[1]))
-	}
+	runLogHas(t, r, fr.ID, "re-sent command")
 	// A second run goes through the second broker alone.
 	dep2, err := r.pc.ReadDeploymentByName(ctx, "get-position", "get-position")
 	if err != nil {

@@ -183,6 +183,9 @@ func (r *run) execute(ctx context.Context, mode runMode) {
 		if !r.claim(rctx) || !r.toRunning(ctx, rctx) {
 			return
 		}
+		if r.early != nil && !r.awaitRead(ctx, rctx) {
+			return
+		}
 	case modePending:
 		r.rl.Infof("bridge %s restarted: resuming this run, which it had claimed", r.deps.cfg.WorkerName)
 		if !r.toRunning(ctx, rctx) {
@@ -392,11 +395,10 @@ func (r *run) claim(ctx context.Context) bool {
 	if !r.alone && !r.wonClaim(ctx, res.State.ID) {
 		return false
 	}
-	if r.early != nil && !r.awaitRead(ctx, res.State) {
-		return false
-	}
 	r.deps.metrics.claimed(r.via)
-	r.recordClaim(ctx)
+	if r.early == nil {
+		r.recordClaim(ctx) // an early claim records it once read (awaitRead)
+	}
 	return true
 }
 
@@ -581,6 +583,7 @@ func (r *run) finish(ctx context.Context, s prefect.StateCreate) *prefect.State 
 	if now != nil {
 		r.report(ctx, s, now)
 	}
+	r.deps.ship.flushSoon()
 	return now
 }
 

@@ -14,22 +14,42 @@ import (
 // in batches: many runs at once cost one request per batch, not one per
 // line, which matters on a Prefect server backed by SQLite (its single
 // writer lock is the bottleneck). A slow log call never delays a run.
+//
+// Lines go out when a run has reached its final state (flushSoon), and
+// every logFlushEvery for runs still going (Prefect's own engine batches
+// every 2 s, PREFECT_LOGGING_TO_API_BATCH_INTERVAL,
+// src/prefect/settings/models/logging.py). A fixed 250 ms tick used to
+// land inside other runs' state changes, a write the server serialised
+// with them.
 type logShipper struct {
 	pc    *prefect.Client
 	log   zerolog.Logger
 	lines chan prefect.Log
+	now   chan struct{} // flushSoon's requests, coalesced
 }
 
 const (
 	runLogName      = "plate-resort.bridge"
 	logBuffer       = 4096
 	logBatch        = 200
-	logFlushEvery   = 250 * time.Millisecond
+	logFlushEvery   = 2 * time.Second
 	logFlushTimeout = 10 * time.Second
 )
 
 func newLogShipper(pc *prefect.Client, log zerolog.Logger) *logShipper {
-	return &logShipper{pc: pc, log: log, lines: make(chan prefect.Log, logBuffer)}
+	return &logShipper{pc: pc, log: log, lines: make(chan prefect.Log, logBuffer), now: make(chan struct{}, 1)}
+}
+
+// flushSoon asks for the lines so far to be sent now; requests made while
+// one is pending are one.
+func (s *logShipper) flushSoon() {
+	if s == nil {
+		return // runDeps built by hand in a test
+	}
+	select {
+	case s.now <- struct{}{}:
+	default:
+	}
 }
 
 func (s *logShipper) run(ctx context.Context) {
@@ -55,6 +75,12 @@ func (s *logShipper) run(ctx context.Context) {
 				flush()
 			}
 		case <-tick.C:
+			flush()
+		case <-s.now:
+			// Lines the run logged just before asking are in the channel.
+			for len(s.lines) > 0 && len(batch) < logBatch {
+				batch = append(batch, <-s.lines)
+			}
 			flush()
 		case <-ctx.Done():
 			for {

@@ -495,6 +495,13 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		if err != nil {
 			return r, err
 		}
+		// The first read of the run comes after its time: reads during
+		// the run would load the server in the run's path, which the floor
+		// (it drives its own run) does not have. The time measured is
+		// Prefect's state timestamps, not this wait.
+		if err := stack.Sleep(ctx, 400*time.Millisecond); err != nil {
+			return r, err
+		}
 		done, err := stack.WaitFinal(ctx, pc, fr.ID, 2*time.Minute)
 		if err != nil {
 			return r, err
