@@ -36,6 +36,9 @@ type prefectOptions struct {
 	regTimeout  time.Duration // how long the bridge may take to register a fleet
 	fleetMode   string        // how the bridge's fleet runs: modeProcess (default) or modeShared
 	serverPid   int           // the Prefect server's process, for its CPU (settle)
+	// floorOne is one floor run (newFloor): the floor rows, and one beside
+	// each sequential bridge run (prow.PairedFloor).
+	floorOne func(context.Context) (string, error)
 }
 
 // maxBurst keeps a burst within one page of /flow_runs/filter
@@ -65,6 +68,11 @@ type prow struct {
 	// pool (bridge rows); Reregister the same bridge started again ->
 	// it logged every device registered (nothing left to change).
 	Register, Reregister time.Duration
+	// PairedFloor is the p50 of floor runs made alternately with the
+	// bridge's sequential runs (bridge rows): the same minutes of the same
+	// machine, where a floor measured minutes before moved by up to 30%.
+	// The goal is taken from it.
+	PairedFloor time.Duration
 	// Settle is how long Prefect's server stayed busy after the restarted
 	// bridge registered (settle): the runs are timed after it.
 	Settle time.Duration
@@ -232,6 +240,9 @@ func runPrefectDB(ctx context.Context, o options, po prefectOptions, prefectBin,
 	}
 
 	// 1. The floor.
+	if po.floorOne, err = newFloor(ctx, pc); err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
 	r, err := floor(ctx, pc, po)
 	if err != nil {
 		return rows, fmt.Errorf("floor: %w", err)
@@ -245,7 +256,7 @@ func runPrefectDB(ctx context.Context, o options, po prefectOptions, prefectBin,
 	defer func() { err = errors.Join(append(bridgeErrs, err)...) }()
 	for _, n := range po.sizes {
 		r, err := bridgeRuns(ctx, o, po, pc, apiURL, n)
-		r.DB, r.DeviceRTP50 = db, rt[n]
+		r.DB, r.DeviceRTP50 = db, deviceRT(rt, n)
 		if err != nil {
 			// The row says how far it got; the other sizes and the
 			// process worker are still measured.
@@ -302,25 +313,38 @@ func processWorkerRuns(ctx context.Context, po prefectOptions, st *stack.Stack, 
 	return r, err
 }
 
-// floor is what Prefect itself needs for one run: create a flow run of a
-// deployment in a pool no worker serves, then Pending -> Running ->
-// Completed through POST /flow_runs/{id}/set_state, nothing else (no
-// claim poll, no logs, no result, no artifact): the state changes every
-// worker makes (src/prefect/workers/base.py proposes Pending, the flow
-// engine Running and Completed; docs/prefect.md §4).
-func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, error) {
+// deviceRT is the fleet's get_position p50 at n devices, or, when n was not
+// measured, at the smallest size that was: a round trip to one device
+// (the goal's "device round trip"), which stays flat with fleet size
+// (README "Fleet").
+func deviceRT(rt map[int]time.Duration, n int) time.Duration {
+	if d, ok := rt[n]; ok {
+		return d
+	}
+	best := -1
+	for k := range rt {
+		if best < 0 || k < best {
+			best = k
+		}
+	}
+	return rt[best]
+}
+
+// newFloor sets up the floor's pool and deployment and returns one floor
+// run: create a run, then Pending -> Running -> Completed; its id.
+func newFloor(ctx context.Context, pc *prefect.Client) (func(context.Context) (string, error), error) {
 	if _, err := pc.EnsureWorkPool(ctx, floorPool, "fleetbench", "fleetbench floor: no worker"); err != nil {
-		return prow{}, err
+		return nil, err
 	}
 	fl, err := pc.UpsertFlow(ctx, floorFlow, nil)
 	if err != nil {
-		return prow{}, err
+		return nil, err
 	}
 	dep, err := pc.UpsertDeployment(ctx, prefect.DeploymentSpec{Name: "floor", FlowID: fl.ID, WorkPoolName: floorPool})
 	if err != nil {
-		return prow{}, err
+		return nil, err
 	}
-	one := func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
 		fr, err := stack.CreateRun(ctx, pc, dep.ID, map[string]any{}, "floor-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
 		if err != nil {
 			return "", err
@@ -335,7 +359,17 @@ func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, er
 			}
 		}
 		return fr.ID, nil
-	}
+	}, nil
+}
+
+// floor is what Prefect itself needs for one run: create a flow run of a
+// deployment in a pool no worker serves, then Pending -> Running ->
+// Completed through POST /flow_runs/{id}/set_state, nothing else (no
+// claim poll, no logs, no result, no artifact): the state changes every
+// worker makes (src/prefect/workers/base.py proposes Pending, the flow
+// engine Running and Completed; docs/prefect.md §4).
+func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, error) {
+	one := po.floorOne
 	lat := make([]time.Duration, 0, po.floorRuns)
 	var seqIDs []string
 	for range po.floorRuns {
@@ -351,6 +385,7 @@ func floor(ctx context.Context, pc *prefect.Client, po prefectOptions) (prow, er
 		lat = append(lat, fr.State.Timestamp.Sub(fr.Created))
 	}
 	r := prow{Worker: "floor", Runs: len(lat), P50: benchstat.Percentile(lat, 50), P99: benchstat.Percentile(lat, 99)}
+	var err error
 	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
 		return r, err
 	}
@@ -489,6 +524,7 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 	}
 	lat := make([]time.Duration, 0, po.bridgeRuns)
 	var seqIDs []string
+	var paired []time.Duration
 	for k := range po.bridgeRuns {
 		sample()
 		fr, err := stack.CreateRun(ctx, pc, deps[k%n], map[string]any{}, "seq-"+strconv.FormatInt(time.Now().UnixNano(), 10), 10)
@@ -511,8 +547,23 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		}
 		lat = append(lat, done.State.Timestamp.Sub(done.Created))
 		seqIDs = append(seqIDs, fr.ID)
+		// A floor run beside it, on the same server in the same minute.
+		if po.floorOne != nil {
+			id, err := po.floorOne(ctx)
+			if err != nil {
+				return r, fmt.Errorf("paired floor run: %w", err)
+			}
+			ffr, err := pc.ReadFlowRun(ctx, id)
+			if err != nil {
+				return r, err
+			}
+			paired = append(paired, ffr.State.Timestamp.Sub(ffr.Created))
+		}
 	}
 	r.Runs, r.P50, r.P99 = len(lat), benchstat.Percentile(lat, 50), benchstat.Percentile(lat, 99)
+	if len(paired) > 0 {
+		r.PairedFloor = benchstat.Percentile(paired, 50)
+	}
 	if r.Phases, err = phases(ctx, pc, seqIDs); err != nil {
 		return r, err
 	}
@@ -736,9 +787,16 @@ func prefectTable(rows []prow) string {
 			dev = strconv.Itoa(r.Devices)
 		}
 		if r.Worker == "bridge" {
-			if f, ok := floors[r.DB]; ok && r.DeviceRTP50 > 0 {
+			f, ok := floors[r.DB]
+			if r.PairedFloor > 0 {
+				f, ok = r.PairedFloor, true
+			}
+			if ok && r.DeviceRTP50 > 0 {
 				g := f*3/2 + r.DeviceRTP50
 				goal = fmt.Sprintf("%.1f ms (%.2f× of it)", ms(g), float64(r.P50)/float64(g))
+				if r.PairedFloor > 0 {
+					goal += fmt.Sprintf("; floor alongside %.1f ms", ms(r.PairedFloor))
+				}
 			} else if ok {
 				goal = fmt.Sprintf("%.1f ms + get_position", ms(f*3/2))
 			}
