@@ -313,6 +313,11 @@ func processWorkerRuns(ctx context.Context, po prefectOptions, st *stack.Stack, 
 	return r, err
 }
 
+// pairGap is how long after a bridge run's creation its paired floor run
+// starts, and (less the 400 ms every run waits before it is read) how long
+// after the floor run the next bridge run does.
+const pairGap = 1500 * time.Millisecond
+
 // deviceRT is the fleet's get_position p50 at n devices, or, when n was not
 // measured, at the smallest size that was: a round trip to one device
 // (the goal's "device round trip"), which stays flat with fleet size
@@ -547,8 +552,15 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 		}
 		lat = append(lat, done.State.Timestamp.Sub(done.Created))
 		seqIDs = append(seqIDs, fr.ID)
-		// A floor run beside it, on the same server in the same minute.
+		// A floor run beside it, on the same server in the same minute,
+		// once the bridge's work after the run is done (its artifact and
+		// log lines at once, its infrastructure_pid patch 1 s after the
+		// claim, bridge/run.go recordDelay), and the next bridge run as
+		// long after the floor run: neither measures the other's tail.
 		if po.floorOne != nil {
+			if err := stack.Sleep(ctx, time.Until(fr.Created.Add(pairGap))); err != nil {
+				return r, err
+			}
 			id, err := po.floorOne(ctx)
 			if err != nil {
 				return r, fmt.Errorf("paired floor run: %w", err)
@@ -558,6 +570,9 @@ func bridgeRuns(ctx context.Context, o options, po prefectOptions, pc *prefect.C
 				return r, err
 			}
 			paired = append(paired, ffr.State.Timestamp.Sub(ffr.Created))
+			if err := stack.Sleep(ctx, pairGap-400*time.Millisecond); err != nil {
+				return r, err
+			}
 		}
 	}
 	r.Runs, r.P50, r.P99 = len(lat), benchstat.Percentile(lat, 50), benchstat.Percentile(lat, 99)
