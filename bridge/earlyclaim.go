@@ -35,19 +35,9 @@ func (r *run) proposeClaim(ctx context.Context, p prefect.StateCreate) (*prefect
 	if r.early != nil {
 		tries = eventReadTries
 	}
-	var err error
-	for _, d := range tries {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(d):
-		}
-		var res *prefect.OrchestrationResult
-		if res, err = r.deps.pc.ProposeState(ctx, r.fr.ID, p); err == nil || prefect.StatusOf(err) != 404 {
-			return res, err
-		}
-	}
-	return nil, err
+	return untilCommitted(ctx, tries, func() (*prefect.OrchestrationResult, error) {
+		return r.deps.pc.ProposeState(ctx, r.fr.ID, p)
+	})
 }
 
 // dueAtClaim says whether the claimed run is due within the second, by the

@@ -165,25 +165,31 @@ func (b *Bridge) toPoll(id string) {
 // readAnnounced reads run id, trying again briefly while Prefect has not
 // committed it yet (404).
 func (b *Bridge) readAnnounced(ctx context.Context, id string) (*prefect.FlowRun, error) {
+	return untilCommitted(ctx, eventReadTries, func() (*prefect.FlowRun, error) {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return b.pc.ReadFlowRun(rctx, id)
+	})
+}
+
+// untilCommitted calls fn after each delay of tries until it answers
+// anything but a 404: a run its event announced may not be committed yet
+// (docs/prefect.md §10). The last answer is returned.
+func untilCommitted[T any](ctx context.Context, tries []time.Duration, fn func() (T, error)) (T, error) {
+	var v T
 	var err error
-	for _, d := range eventReadTries {
+	for _, d := range tries {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			var zero T
+			return zero, ctx.Err()
 		case <-time.After(d):
 		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var fr *prefect.FlowRun
-		fr, err = b.pc.ReadFlowRun(rctx, id)
-		cancel()
-		if err == nil {
-			return fr, nil
-		}
-		if prefect.StatusOf(err) != 404 {
-			return nil, err
+		if v, err = fn(); err == nil || prefect.StatusOf(err) != 404 {
+			return v, err
 		}
 	}
-	return nil, err
+	return v, err
 }
 
 // dueOnDefaultQueue says whether fr is what a poll at now would hand out
